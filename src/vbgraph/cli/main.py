@@ -1,0 +1,188 @@
+"""The ``vbgraph`` command.
+
+Exit codes: 0 ok, 1 runtime failure (a node reported an error, the session did
+not end normally), 2 invalid graph or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..clock import VirtualClock, run_on_loop
+from ..errors import ConfigError, VbgraphError
+from ..graph.load import load
+from ..graph.plan import Plan
+from ..graph.schema import graph_json_schema, node_summary
+from ..registry import default_registry
+from ..runtime.session import Session, SessionResult
+from .render import node_markdown, plan_dot, plan_text, result_text
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_RUNTIME, EXIT_INVALID = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vbgraph", description="Run and inspect real-time voice graphs."
+    )
+    p.add_argument("--version", action="version", version=f"vbgraph {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def graph_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("graph", help="graph file (YAML)")
+        sp.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="NODE.PARAM=VALUE",
+            help="override a node parameter (repeatable); VALUE is read as YAML",
+        )
+
+    run = sub.add_parser("run", help="run one session of a graph to its end")
+    graph_arg(run)
+    run.add_argument(
+        "--virtual-time",
+        action="store_true",
+        help="run on a virtual clock: real-time pacing takes no wall time",
+    )
+    run.add_argument("--events", action="store_true", help="print bus events as they happen")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    run.add_argument("--debug", action="store_true", help="asyncio debug mode")
+
+    val = sub.add_parser("validate", help="check a graph file; exit 2 if it is invalid")
+    graph_arg(val)
+
+    ins = sub.add_parser("inspect", help="show the compiled graph: converters, formats, queues")
+    graph_arg(ins)
+    ins.add_argument("--dot", action="store_true", help="emit Graphviz DOT instead of text")
+
+    nodes = sub.add_parser("nodes", help="list node types, or show one type's params")
+    nodes.add_argument("type", nargs="?", help="a node type to describe")
+    nodes.add_argument("--markdown", action="store_true", help="reference docs for all types")
+
+    sub.add_parser("schema", help="print the JSON Schema of graph files")
+    return p
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    return load(args.graph, overrides=args.overrides).compile()
+
+
+def _result_json(result: SessionResult) -> str:
+    data = {
+        "session_id": result.session_id,
+        "graph": result.graph,
+        "state": result.state.value,
+        "ok": result.ok,
+        "duration_s": result.duration_ns / 1e9,
+        "nodes": {
+            k: {"type": v.type, "frames_in": v.frames_in, "errors": v.errors}
+            for k, v in result.nodes.items()
+        },
+        "edges": {
+            k: {
+                "delivered": e.delivered,
+                "drops": e.drops,
+                "stale": e.stale,
+                "flushed": e.flushed,
+                "failed": e.failed,
+                "peak": e.peak,
+            }
+            for k, e in result.edges.items()
+        },
+        "errors": [str(e) for e in result.errors],
+        "abandoned": list(result.abandoned),
+    }
+    return json.dumps(data, indent=2)
+
+
+async def _run_session(plan: Plan, print_events: bool, debug: bool) -> SessionResult:
+    session = Session(plan, debug=debug)
+    if not print_events:
+        return await session.run()
+    listener = session.events()
+
+    async def show() -> None:
+        async for ev in listener:
+            print(f"event {ev.pts / 1e9:9.3f}s {ev.source or '-':<12} {ev!r}", flush=True)
+
+    printer = asyncio.create_task(show())
+    result = await session.run()
+    await printer
+    return result
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    main = _run_session(plan, args.events, args.debug)
+    if args.virtual_time:
+        result = VirtualClock().run(main, debug=args.debug or None)
+    else:
+        result = run_on_loop(asyncio.new_event_loop(), main, debug=args.debug or None)
+    if args.json:
+        print(_result_json(result))
+    elif not (args.quiet and result.ok):
+        print(result_text(result))
+    return EXIT_OK if result.ok else EXIT_RUNTIME
+
+
+def _cmd_nodes(args: argparse.Namespace) -> int:
+    reg = default_registry()
+    if args.markdown:
+        print("# Node reference\n")
+        print("Generated by `vbgraph nodes --markdown` from each node's `Params` model.\n")
+        for name in reg.names():
+            print(node_markdown(reg.get(name)))
+        return EXIT_OK
+    if args.type:
+        print(node_markdown(reg.get(args.type)))
+        return EXIT_OK
+    width = max((len(n) for n in reg.names()), default=4)
+    for name in reg.names():
+        print(f"{name:<{width}}  {node_summary(reg.get(name))}")
+    for name, err in reg.entry_point_errors.items():
+        print(f"{name:<{width}}  (entry point failed to load: {err})")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vbgraph`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "validate":
+            plan = _plan(args)
+            print(f"{args.graph}: ok ({len(plan.nodes)} nodes, {len(plan.edges)} edges)")
+            return EXIT_OK
+        if args.command == "inspect":
+            plan = _plan(args)
+            print(plan_dot(plan) if args.dot else plan_text(plan), end="" if args.dot else "\n")
+            return EXIT_OK
+        if args.command == "nodes":
+            return _cmd_nodes(args)
+        if args.command == "schema":
+            print(json.dumps(graph_json_schema(), indent=2))
+            return EXIT_OK
+    except ConfigError as exc:
+        print(f"vbgraph: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except VbgraphError as exc:
+        print(f"vbgraph: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        print("vbgraph: interrupted", file=sys.stderr)
+        return EXIT_RUNTIME
+    return EXIT_INVALID
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Linear PCM conversion, gain and level: the functions nodes call on raw audio.
+
+Buffers are mono or interleaved samples in host order, which is little-endian
+on every platform vbgraph supports (``pcm_s16le`` and ``pcm_f32le``): int16 in
+``[-32768, 32767]`` and float32 with full scale at 1.0. Each function takes any
+contiguous byte buffer (``bytes``, ``bytearray``, ``memoryview``, also a
+memoryview with a wider item type) and returns a new ``bytes``; the one
+exception is the passthrough below.
+
+Numerics, identical in the compiled and the numpy implementation:
+
+- int16 -> float32 divides by 32768, so -32768 becomes -1.0 exactly and the
+  round trip int16 -> float32 -> int16 is the identity.
+- Every result that is int16 (:func:`f32_to_s16`, :func:`gain_s16`) is computed
+  in float32, then NaN becomes 0, values saturate to ``[-32768, 32767]``, and
+  the result is rounded to nearest with ties to even (``0.5 -> 0``,
+  ``1.5 -> 2``, ``2.5 -> 2``). So ``+1.0`` becomes 32767 and ``-1.0`` -32768.
+- :func:`gain_f32` does not clip: float audio may exceed full scale until it is
+  converted back to int16.
+
+``IMPLEMENTATION`` says which one runs: ``"c"`` for the compiled kernels
+(csrc/pcm.c) or ``"numpy"`` for the reference, used when the compiled module is
+missing (a ``RuntimeWarning`` says so once, at import).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from typing import Final, Protocol
+
+from ..errors import AudioFormatError, UsageError
+from ..typing import BytesLike
+
+__all__ = [
+    "IMPLEMENTATION",
+    "db_to_gain",
+    "f32_to_s16",
+    "gain_f32",
+    "gain_s16",
+    "peak_s16",
+    "rms_s16",
+    "s16_to_f32",
+]
+
+_FALLBACK_WARNING: Final = "vbgraph: compiled DSP module missing, using the numpy fallback (slower)"
+
+_S16_BYTES: Final = 2
+_F32_BYTES: Final = 4
+_FLT_MAX: Final = 3.4028234663852886e38  # largest finite float32
+
+
+class _Backend(Protocol):
+    """What ``_pcm_c`` and ``_pcm_ref`` both provide (modules match this protocol)."""
+
+    def s16_to_f32(self, data: BytesLike, /) -> bytes: ...
+    def f32_to_s16(self, data: BytesLike, /) -> bytes: ...
+    def gain_s16(self, data: BytesLike, gain: float, /) -> bytes: ...
+    def gain_f32(self, data: BytesLike, gain: float, /) -> bytes: ...
+    def peak_s16(self, data: BytesLike, /) -> int: ...
+    def rms_s16(self, data: BytesLike, /) -> float: ...
+
+
+# The implementation is looked up as a module global at each call, so the tests
+# can run one test class against each (tests/dsp/test_pcm.py).
+_impl: _Backend
+IMPLEMENTATION: str
+
+if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+    # The C kernels read samples in host order; the reference reads "<i2"/"<f4".
+    from . import _pcm_ref
+
+    _impl, IMPLEMENTATION = _pcm_ref, "numpy"
+else:
+    try:
+        from . import _pcm_c
+    except ImportError:
+        from . import _pcm_ref
+
+        _impl, IMPLEMENTATION = _pcm_ref, "numpy"
+        # Module code runs once per process, so this warns once.
+        warnings.warn(_FALLBACK_WARNING, RuntimeWarning, stacklevel=2)
+    else:
+        _impl, IMPLEMENTATION = _pcm_c, "c"
+
+
+def _samples(data: BytesLike, size: int, func: str) -> BytesLike:
+    """``data`` as a contiguous byte buffer, checked to hold whole samples of ``size`` bytes."""
+    if type(data) is bytes or type(data) is bytearray:  # the hot path: no view needed
+        nbytes = len(data)
+    else:
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise UsageError(
+                f"{func}: expected bytes, bytearray or memoryview, got {type(data).__name__}"
+            ) from None
+        if not view.c_contiguous:
+            raise AudioFormatError(f"{func}: the buffer is not contiguous")
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        data = view
+        nbytes = view.nbytes
+    if nbytes % size:
+        raise AudioFormatError(
+            f"{func}: buffer length {nbytes} bytes is not a whole number of {size}-byte samples"
+        )
+    return data
+
+
+def _checked_gain(gain: float, func: str) -> float:
+    if not math.isfinite(gain) or abs(gain) > _FLT_MAX:
+        raise UsageError(f"{func}: gain must be a finite float32 value, got {gain!r}")
+    return gain
+
+
+def s16_to_f32(data: BytesLike) -> bytes:
+    """Convert int16 samples to float32 in ``[-1.0, 1.0)`` (divide by 32768).
+
+    Exact and lossless: :func:`f32_to_s16` gives the input back.
+    """
+    return _impl.s16_to_f32(_samples(data, _S16_BYTES, "s16_to_f32"))
+
+
+def f32_to_s16(data: BytesLike) -> bytes:
+    """Convert float32 samples to int16: scale by 32768, saturate, round half to even.
+
+    Values at or beyond full scale saturate (``1.0 -> 32767``,
+    ``-1.0 -> -32768``), infinities too; NaN becomes 0.
+    """
+    return _impl.f32_to_s16(_samples(data, _F32_BYTES, "f32_to_s16"))
+
+
+def gain_s16(data: BytesLike, gain: float) -> bytes:
+    """Multiply int16 samples by ``gain``, saturating and rounding half to even.
+
+    ``gain`` is a linear factor (see :func:`db_to_gain`); it may be negative but
+    must be finite. A gain of exactly 1.0 on a ``bytes`` input returns that same
+    object (passthrough, no copy); other inputs get a ``bytes`` copy.
+    """
+    buf = _samples(data, _S16_BYTES, "gain_s16")
+    if _checked_gain(gain, "gain_s16") == 1.0:
+        return data if type(data) is bytes else bytes(buf)
+    return _impl.gain_s16(buf, gain)
+
+
+def gain_f32(data: BytesLike, gain: float) -> bytes:
+    """Multiply float32 samples by ``gain`` in float32, without clipping.
+
+    A gain of exactly 1.0 on a ``bytes`` input returns that same object
+    (passthrough). Computing it would give the same values, except that a
+    signalling NaN would come back quiet: the passthrough keeps every bit.
+    """
+    buf = _samples(data, _F32_BYTES, "gain_f32")
+    if _checked_gain(gain, "gain_f32") == 1.0:
+        return data if type(data) is bytes else bytes(buf)
+    return _impl.gain_f32(buf, gain)
+
+
+def peak_s16(data: BytesLike) -> int:
+    """The largest absolute int16 sample value, 0..32768 (0 for an empty buffer)."""
+    return _impl.peak_s16(_samples(data, _S16_BYTES, "peak_s16"))
+
+
+def rms_s16(data: BytesLike) -> float:
+    """Root mean square of int16 samples, in sample units (0.0 for an empty buffer).
+
+    Divide by 32768 for a fraction of full scale; ``20 * log10`` of that is dBFS.
+    """
+    return _impl.rms_s16(_samples(data, _S16_BYTES, "rms_s16"))
+
+
+def db_to_gain(db: float) -> float:
+    """The linear gain for ``db`` decibels: ``10 ** (db / 20)``.
+
+    ``0.0`` gives exactly 1.0 (so :func:`gain_s16` passes through), ``-inf``
+    gives 0.0 (mute), ``-6.0`` about 0.501.
+    """
+    return float(10.0 ** (db / 20.0))

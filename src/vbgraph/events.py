@@ -1,0 +1,117 @@
+"""Control events: what is published on a session's bus.
+
+Data frames follow edges; control events go to every node that subscribes and
+to whoever iterates ``session.events()``. Feedback (the bot started speaking →
+the turn detector) therefore needs no cycle in the data graph.
+
+Events are frozen values with the session time ``pts`` (ns) and the id of the
+node that published them (``source``; ``None`` for the runtime itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+__all__ = [
+    "BotSpeechStarted",
+    "BotSpeechStopped",
+    "Event",
+    "Interrupt",
+    "Metric",
+    "NodeError",
+    "SessionStateChanged",
+    "TurnEnded",
+    "UserSpeechStarted",
+    "UserSpeechStopped",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every bus event."""
+
+    name: ClassVar[str] = "event"
+    pts: int = field(default=0, kw_only=True)
+    source: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpeechStarted(Event):
+    """A VAD heard the user start speaking."""
+
+    name: ClassVar[str] = "user_speech_started"
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpeechStopped(Event):
+    """A VAD heard the user stop speaking (after its hangover)."""
+
+    name: ClassVar[str] = "user_speech_stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class BotSpeechStarted(Event):
+    """Transport-out started playing bot audio."""
+
+    name: ClassVar[str] = "bot_speech_started"
+
+
+@dataclass(frozen=True, slots=True)
+class BotSpeechStopped(Event):
+    """Transport-out finished (or was cut off) playing bot audio."""
+
+    name: ClassVar[str] = "bot_speech_stopped"
+    interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded(Event):
+    """The turn detector decided the user finished their turn."""
+
+    name: ClassVar[str] = "turn_ended"
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt(Event):
+    """The session was interrupted; frames of epochs below ``epoch`` are stale."""
+
+    name: ClassVar[str] = "interrupt"
+    epoch: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeError(Event):
+    """A node raised. The session goes on; the frame that failed is counted as dropped."""
+
+    name: ClassVar[str] = "node_error"
+    node_id: str = ""
+    phase: str = ""
+    port: str | None = None
+    error_type: str = ""
+    message: str = ""
+
+    def __str__(self) -> str:
+        where = f"node '{self.node_id}'" + (f" port '{self.port}'" if self.port else "")
+        return f"{where} failed in {self.phase}: {self.error_type}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric(Event):
+    """A measured value (time to first byte, queue depth ...)."""
+
+    name: ClassVar[str] = "metric"
+    metric: str = ""
+    value: float = 0.0
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStateChanged(Event):
+    """The session moved from one lifecycle state to another."""
+
+    name: ClassVar[str] = "session_state_changed"
+    old: str = ""
+    new: str = ""

@@ -1,0 +1,35 @@
+"""Built-in node types. Importing this package registers them.
+
+Each module holds one node type (a small final class); ``_``-prefixed modules
+are helpers the nodes hold, not public API.
+"""
+
+from .convert_channels import ConvertChannels
+from .convert_resample import ConvertResample
+from .convert_sample_format import ConvertSampleFormat
+from .file_sink import FileSink
+from .file_source import FileSource
+from .gain import Gain
+from .log import Log
+from .mixer import Mixer
+from .passthrough import Passthrough
+from .recorder import Recorder
+from .silence import Silence
+from .tee import Tee
+from .tone import Tone
+
+__all__ = [
+    "ConvertChannels",
+    "ConvertResample",
+    "ConvertSampleFormat",
+    "FileSink",
+    "FileSource",
+    "Gain",
+    "Log",
+    "Mixer",
+    "Passthrough",
+    "Recorder",
+    "Silence",
+    "Tee",
+    "Tone",
+]

@@ -1,0 +1,58 @@
+"""Run a graph: ``vb.run(graph)`` in scripts, ``await vb.arun(graph)`` in async code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable
+
+from .clock import VirtualClock, run_on_loop
+from .graph.builder import Graph
+from .graph.load import load
+from .graph.plan import Plan
+from .runtime.session import Session, SessionResult
+
+__all__ = ["GraphLike", "arun", "plan_of", "run"]
+
+GraphLike = Graph | Plan | str | os.PathLike[str]
+
+
+def plan_of(graph: GraphLike, overrides: Iterable[str] = ()) -> Plan:
+    """Compile whatever describes a graph (a file path, a builder graph, a plan)."""
+    if isinstance(graph, Plan):
+        return graph
+    if isinstance(graph, Graph):
+        return graph.compile()
+    return load(graph, overrides=overrides).compile()
+
+
+async def arun(
+    graph: GraphLike,
+    *,
+    debug: bool = False,
+    drain_timeout: float | None = None,
+    session_id: str | None = None,
+) -> SessionResult:
+    """Run one session of ``graph`` to its end on the running loop."""
+    session = Session(
+        plan_of(graph), debug=debug, drain_timeout=drain_timeout, session_id=session_id
+    )
+    return await session.run()
+
+
+def run(
+    graph: GraphLike,
+    *,
+    virtual_time: bool = False,
+    debug: bool = False,
+    drain_timeout: float | None = None,
+) -> SessionResult:
+    """Run one session of ``graph`` to its end in a new event loop.
+
+    With ``virtual_time=True`` the loop runs on a :class:`VirtualClock`: a graph
+    paced at real time finishes as fast as the CPU allows, deterministically.
+    """
+    main = arun(graph, debug=debug, drain_timeout=drain_timeout)
+    if virtual_time:
+        return VirtualClock().run(main, debug=debug or None)
+    return run_on_loop(asyncio.new_event_loop(), main, debug=debug or None)

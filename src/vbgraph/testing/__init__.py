@@ -1,0 +1,7 @@
+"""Test tools for graphs and nodes: virtual time, frame helpers, conformance checks."""
+
+from ..clock import VirtualClock
+from .conformance import check_node
+from .helpers import collect_audio, run_virtual
+
+__all__ = ["VirtualClock", "check_node", "collect_audio", "run_virtual"]

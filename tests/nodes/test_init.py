@@ -1,0 +1,102 @@
+"""Tests for the built-in node package: registration, module shape, docs that run."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from nodes_support import SPEECH
+
+import vbgraph.nodes
+from vbgraph.graph.load import loads
+from vbgraph.node import Node
+from vbgraph.registry import default_registry
+from vbgraph.runner import run
+
+BUILTINS = {
+    "convert.channels": "convert_channels",
+    "convert.resample": "convert_resample",
+    "convert.sample_format": "convert_sample_format",
+    "file.sink": "file_sink",
+    "file.source": "file_source",
+    "gain": "gain",
+    "log": "log",
+    "mixer": "mixer",
+    "passthrough": "passthrough",
+    "recorder": "recorder",
+    "silence": "silence",
+    "tee": "tee",
+    "tone": "tone",
+}
+EXAMPLE = re.compile(r"\AExample launch line::\n\n((?:    .*\n|\n)+)")
+
+
+def builtin(type_name: str) -> type[Node]:
+    return default_registry().get(type_name)
+
+
+def example_of(cls: type[Node]) -> str:
+    doc = inspect.getdoc(cls) or ""
+    match = EXAMPLE.match(doc + "\n")
+    assert match, f"{cls.type_name}: docstring does not open with 'Example launch line::'"
+    return textwrap.dedent(match.group(1))
+
+
+def test_importing_the_package_registers_every_builtin() -> None:
+    """Each built-in type name resolves to the class of its own module."""
+    registered = {cls.type_name for cls in vbgraph.nodes.__dict__.values() if isinstance(cls, type)}
+    assert registered == set(BUILTINS)
+    for type_name, module in BUILTINS.items():
+        cls = builtin(type_name)
+        assert cls.__module__ == f"vbgraph.nodes.{module}"
+
+
+@pytest.mark.parametrize("type_name", sorted(BUILTINS))
+def test_each_module_exports_exactly_its_node_class(type_name: str) -> None:
+    """One node per file: the module's __all__ is that class, re-exported by the package."""
+    cls = builtin(type_name)
+    module = importlib.import_module(f"vbgraph.nodes.{BUILTINS[type_name]}")
+    assert module.__all__ == [cls.__name__]
+    assert cls.__name__ in vbgraph.nodes.__all__
+
+
+def test_the_package_exports_each_name_once() -> None:
+    """vbgraph.nodes.__all__ lists every node class once."""
+    assert sorted(vbgraph.nodes.__all__) == sorted(set(vbgraph.nodes.__all__))
+    assert len(vbgraph.nodes.__all__) == len(BUILTINS)
+
+
+@pytest.mark.parametrize("type_name", sorted(BUILTINS))
+def test_node_classes_are_final_and_subclass_node_directly(type_name: str) -> None:
+    """No built-in inherits from another; shared behaviour is held, not inherited."""
+    assert builtin(type_name).__bases__ == (Node,)
+
+
+@pytest.mark.parametrize("type_name", sorted(BUILTINS))
+def test_every_parameter_is_described(type_name: str) -> None:
+    """The generated docs have a description for each parameter."""
+    for name, field in builtin(type_name).Params.model_fields.items():
+        assert field.description, f"{type_name}.{name} has no description"
+
+
+@pytest.mark.parametrize("type_name", sorted(BUILTINS))
+def test_the_example_launch_line_runs(
+    type_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The YAML that opens each node's docstring compiles and runs to a clean end."""
+    shutil.copy(SPEECH, tmp_path / "speech.wav")
+    monkeypatch.chdir(tmp_path)
+    graph = loads(example_of(builtin(type_name)), base_dir=tmp_path)
+    types = {spec.type for spec in graph.to_spec().nodes.values()}
+    assert type_name in types
+    result = run(graph, virtual_time=True)
+    assert result.ok, result.errors
+    capsys.readouterr()
