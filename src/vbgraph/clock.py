@@ -89,10 +89,7 @@ class _AutojumpSelector(selectors.BaseSelector):
         self._clock = clock
         self.next_timer: Any = None  # set by the loop: returns the earliest timer's time
 
-
-    def register(
-        self, fileobj: Any, events: int, data: Any = None
-    ) -> selectors.SelectorKey:
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:

@@ -206,9 +206,9 @@ class AudioCaps:
             both = a & b
             return both if both else _EMPTY
 
-        rates = meet(self.rates, other.rates)  # type: ignore[arg-type]
-        channels = meet(self.channels, other.channels)  # type: ignore[arg-type]
-        encodings = meet(self.encodings, other.encodings)  # type: ignore[arg-type]
+        rates = meet(self.rates, other.rates)
+        channels = meet(self.channels, other.channels)
+        encodings = meet(self.encodings, other.encodings)
         if _EMPTY in (rates, channels, encodings):
             return None
         return AudioCaps(rates, channels, encodings)  # type: ignore[arg-type]
@@ -241,10 +241,7 @@ class AudioCaps:
         def show(values: frozenset[object] | None) -> str:
             return "any" if values is None else "|".join(sorted(str(v) for v in values))
 
-        return (
-            f"{show(self.encodings)}/{show(self.rates)}Hz/"  # type: ignore[arg-type]
-            f"{show(self.channels)}ch"  # type: ignore[arg-type]
-        )
+        return f"{show(self.encodings)}/{show(self.rates)}Hz/{show(self.channels)}ch"
 
 
 _EMPTY = frozenset({object()})

@@ -342,9 +342,7 @@ def check_node_class(cls: type[Node]) -> None:
             )
     if not inspect.iscoroutinefunction(cls.run):
         raise ConfigError(f"node type '{name}': run must be 'async def'")
-    if inspect.iscoroutinefunction(cls.on_event) or inspect.iscoroutinefunction(
-        cls.on_interrupt
-    ):
+    if inspect.iscoroutinefunction(cls.on_event) or inspect.iscoroutinefunction(cls.on_interrupt):
         raise ConfigError(f"node type '{name}': on_event and on_interrupt must not be async")
 
 

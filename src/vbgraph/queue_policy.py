@@ -8,7 +8,7 @@ __all__ = ["BLOCK", "DEFAULT_CAPACITY", "DROP_NEWEST", "DROP_OLDEST", "QueuePoli
 
 DEFAULT_CAPACITY = 16
 """Frames per queue. A queue in steady state is empty; capacity only bounds the
-latency a stalled consumer adds before the policy acts: 16 × 20 ms = 320 ms."""
+latency a stalled consumer adds before the policy acts: 16 x 20 ms = 320 ms."""
 
 
 class QueuePolicy(StrEnum):

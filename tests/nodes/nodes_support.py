@@ -32,7 +32,6 @@ SPEECH_SAMPLES = 113_600
 _ANY = (AudioFrame, Frame)
 
 
-
 class Collect(Node):
     """Test sink: keeps every frame and the session time it arrived at."""
 

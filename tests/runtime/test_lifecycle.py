@@ -18,7 +18,7 @@ def test_the_normal_life_is_created_starting_running_ended() -> None:
 
 def test_an_illegal_event_names_role_state_and_event() -> None:
     """Starting a running session is refused with a clear message."""
-    with pytest.raises(IllegalTransitionError, match="session x: event 'start'.*'running'"):
+    with pytest.raises(IllegalTransitionError, match=r"session x: event 'start'.*'running'"):
         apply(SessionState.RUNNING, SessionEvent.START, role="session x")
 
 

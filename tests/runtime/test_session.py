@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from tests.runtime.nodes_for_tests import (
     Boom,
     Listener,
@@ -15,6 +14,7 @@ from tests.runtime.nodes_for_tests import (
     Source,
     make_registry,
 )
+
 from vbgraph.clock import VirtualClock
 from vbgraph.events import Interrupt, NodeError, SessionStateChanged, UserSpeechStarted
 from vbgraph.frames import AudioFrame

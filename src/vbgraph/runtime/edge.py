@@ -54,6 +54,7 @@ __all__ = [
     "QueuePolicy",
 ]
 
+
 @dataclass(frozen=True, slots=True)
 class EdgeStatistics:
     """A snapshot of one edge: depth and capacity now, and counters since start.

@@ -324,9 +324,7 @@ class Session:
                 self._report(
                     st,
                     "cancel",
-                    SessionError(
-                        f"ignored cancellation; abandoned after {self.cancel_timeout} s"
-                    ),
+                    SessionError(f"ignored cancellation; abandoned after {self.cancel_timeout} s"),
                 )
         await self._stop_all()
         self._transition(SessionEvent.CANCELLED)

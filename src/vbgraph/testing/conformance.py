@@ -19,7 +19,7 @@ checks what every node owes the graph around it:
 * **reset on interrupt**: ``on_interrupt`` runs cleanly mid-stream, and no
   frame of an old epoch reaches the sinks after the interrupt;
 * **bounded growth** (unless ``bounded=False``): memory held after feeding
-  ``5 × frames`` frames is not more than after ``frames`` plus a small slack.
+  ``5 * frames`` frames is not more than after ``frames`` plus a small slack.
 
 Each failure raises ``AssertionError`` naming the node type and the check.
 """
@@ -259,7 +259,7 @@ def check_node(
 
 
 def _growth(run: Any, frames: int) -> int:
-    """Bytes still allocated after a run of 5×frames minus after a run of frames."""
+    """Bytes still allocated after a run of 5 * frames minus after a run of frames."""
     held: list[int] = []
     for n in (frames, 5 * frames):
         gc.collect()
