@@ -64,7 +64,7 @@ class Registry:
             except UnknownNodeTypeError:
                 pass
         if cls is None:
-            close = difflib.get_close_matches(name, list(self._types), n=3)
+            close = difflib.get_close_matches(name, self.names(), n=3)
             hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
             broken = self.entry_point_errors.get(name)
             if broken:
