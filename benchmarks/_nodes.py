@@ -96,14 +96,18 @@ class Probe:
 class Ticker:
     """One task that pulses every ``period_ns``; :class:`TickedSource` nodes wait on it.
 
+    ``phase_ns`` shifts its grid, so several tickers can spread sessions over
+    the period instead of waking them all at once.
+
     A pulse resolves one shared future (a one-shot event): a tick costs one
     future plus one callback per waiting source, where ``asyncio.Event`` would
     create a future per waiter. Tick ``k`` is due at ``t0 + k * period``
     (loop time), computed from ``k``, never accumulated.
     """
 
-    def __init__(self, period_ns: int = PERIOD_NS) -> None:
+    def __init__(self, period_ns: int = PERIOD_NS, phase_ns: int = 0) -> None:
         self.period = period_ns / 1e9
+        self.phase = phase_ns / 1e9
         self.count = 0
         self.t0 = 0.0
         self.lateness: list[float] = []
@@ -122,7 +126,7 @@ class Ticker:
     async def run(self) -> None:
         """Tick until cancelled."""
         loop = asyncio.get_running_loop()
-        self.t0 = loop.time()
+        self.t0 = loop.time() + self.phase
         k = 0
         while True:
             k += 1

@@ -195,14 +195,14 @@ class NodeContext:
         """Interrupt the session (barge-in); returns the new epoch."""
         return self._session.interrupt(reason, source=self.node_id)
 
-    async def drain(self) -> None:
+    def drain(self) -> Awaitable[None]:
         """Wait until the ``block`` queues this task overfilled have room again.
 
         Sources call it after emitting (``self.emit(...); await self.ctx.drain()``)
         so a fast producer is paced by its slowest consumer. Returns at once
         when nothing is full.
         """
-        await self._session.drain()
+        return self._session.drain()
 
 
 class _SessionLike(Protocol):
@@ -218,7 +218,7 @@ class _SessionLike(Protocol):
 
     def interrupt(self, reason: str, source: str | None = None) -> int: ...
 
-    async def drain(self) -> None: ...
+    def drain(self) -> Awaitable[None]: ...
 
 
 def _emit_unwired(port: str, frame: Frame) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Iterable
 
@@ -12,7 +13,7 @@ from .graph.load import load
 from .graph.plan import Plan
 from .runtime.session import Session, SessionResult
 
-__all__ = ["GraphLike", "arun", "plan_of", "run"]
+__all__ = ["GraphLike", "arun", "freeze_startup_objects", "plan_of", "run"]
 
 GraphLike = Graph | Plan | str | os.PathLike[str]
 
@@ -24,6 +25,18 @@ def plan_of(graph: GraphLike, overrides: Iterable[str] = ()) -> Plan:
     if isinstance(graph, Graph):
         return graph.compile()
     return load(graph, overrides=overrides).compile()
+
+
+def freeze_startup_objects() -> None:
+    """Move everything allocated so far (modules, classes, plans) out of the GC's sight.
+
+    Imports leave ~40k long-lived objects that every full collection would walk
+    again; with hundreds of sessions that made collections pause for 90-175 ms
+    (longer than a live audio queue holds). Call once after compiling graphs and
+    before starting sessions; sessions made later are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def arun(

@@ -19,6 +19,7 @@ from ..graph.load import load
 from ..graph.plan import Plan
 from ..graph.schema import graph_json_schema, node_summary
 from ..registry import default_registry
+from ..runner import freeze_startup_objects
 from ..runtime.session import Session, SessionResult
 from .render import node_markdown, plan_dot, plan_text, result_text
 
@@ -122,6 +123,7 @@ async def _run_session(plan: Plan, print_events: bool, debug: bool) -> SessionRe
 
 def _cmd_run(args: argparse.Namespace) -> int:
     plan = _plan(args)
+    freeze_startup_objects()
     main = _run_session(plan, args.events, args.debug)
     if args.virtual_time:
         result = VirtualClock().run(main, debug=args.debug or None)

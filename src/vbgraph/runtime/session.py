@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -231,11 +231,15 @@ class Session:
             object.__setattr__(event, "source", source)
         self.bus.publish(event)
 
-    async def drain(self) -> None:
-        """Wait for room in the ``block`` queues the current task overfilled."""
+    def drain(self) -> Awaitable[None]:
+        """Wait for room in the ``block`` queues the current task overfilled.
+
+        Returns a ready awaitable (no coroutine made) when nothing is full.
+        """
         driver = _current_driver.get()
         if driver is not None and driver.pending:
-            await driver.wait()
+            return driver.wait()
+        return _READY
 
     def edge_statistics(self) -> dict[str, EdgeStatistics]:
         """A snapshot of every edge."""
@@ -392,6 +396,7 @@ class Session:
             if overrides(planned.cls, "on_event"):
                 for event_type in planned.cls.subscribes or (Event,):
                     self.bus.subscribe(event_type, nid, node.on_event)
+        inline: dict[tuple[str, str], tuple[DirectEdge, _NodeState, str]] = {}
         outlets: dict[str, dict[str, list[Callable[[Frame], None]]]] = {
             nid: {port: [] for port in st.planned.outputs} for nid, st in self._states.items()
         }
@@ -428,26 +433,61 @@ class Session:
             dst.open_inputs.add(index if not dst.is_async else id(edge))
             outlets[pe.src][pe.src_port].append(deliver)
             src.out_ends.append(end)
+            if isinstance(edge, DirectEdge) and not interruptible:
+                inline[(pe.src, pe.src_port)] = (edge, dst, pe.dst_port)
         for nid, st in self._states.items():
-            st.node.emit = self._make_emit(st, outlets[nid])
+            st.node.emit = self._make_emit(st, outlets[nid], inline)
         self._open_nodes = len(self._states)
 
     def _make_emit(
-        self, st: _NodeState, ports: dict[str, list[Callable[[Frame], None]]]
+        self,
+        st: _NodeState,
+        ports: dict[str, list[Callable[[Frame], None]]],
+        inline: dict[tuple[str, str], tuple[DirectEdge, _NodeState, str]],
     ) -> Callable[[str, Frame], None]:
         table: dict[str, Callable[[Frame], None]] = {}
         for port, delivers in ports.items():
             table[port] = _fan_out(st, delivers)
         node_id = st.planned.id
+        failed = self._process_failed
+
+        def unknown(port: str) -> UsageError:
+            return UsageError(
+                f"node '{node_id}' emitted on unknown output port {port!r} "
+                f"(ports: {', '.join(table) or 'none'})"
+            )
+
+        # The common case: every output port feeds exactly one sync node and no
+        # epoch check is needed. Then emit calls the consumer's process itself:
+        # one Python frame less per hop (~50 ns, and long fused chains stay
+        # clear of CPython 3.11's frame-chunk boundary, gh-142183).
+        direct: dict[str, tuple[DirectEdge, Callable[[str, Frame], object], str, _NodeState]] = {}
+        for port, delivers in ports.items():
+            target = inline.get((node_id, port))
+            if target is not None and len(delivers) == 1:
+                edge, dst, dst_port = target
+                direct[port] = (edge, dst.node.process, dst_port, dst)
+        if direct and len(direct) == len(table):
+
+            def emit_direct(port: str, frame: Frame) -> None:
+                try:
+                    edge, process, dst_port, dst = direct[port]
+                except KeyError:
+                    raise unknown(port) from None
+                edge.delivered += 1
+                try:
+                    process(dst_port, frame)
+                except Exception as exc:
+                    edge.failed += 1
+                    failed(dst, dst_port, exc)
+
+            return emit_direct
 
         def emit(port: str, frame: Frame) -> None:
             try:
                 out = table[port]
             except KeyError:
-                raise UsageError(
-                    f"node '{node_id}' emitted on unknown output port {port!r} "
-                    f"(ports: {', '.join(table) or 'none'})"
-                ) from None
+                raise unknown(port) from None
             out(frame)
 
         return emit
@@ -718,6 +758,19 @@ class Session:
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self.events()
+
+
+class _Ready:
+    """An awaitable that is already done (cheaper than a coroutine)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator function
+
+
+_READY = _Ready()
 
 
 def _queue_end(edge: EdgeQueue) -> Callable[[], None]:
