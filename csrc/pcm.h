@@ -47,6 +47,11 @@ extern "C" {
 /* Status codes. */
 #define VB_PCM_OK 0
 #define VB_PCM_EINVAL (-1) /* a NULL buffer with n > 0 */
+#define VB_PCM_ERANGE (-2) /* more streams than VB_PCM_MIX_MAX_STREAMS */
+
+/* The most streams vb_pcm_mix_s16 adds at once: the int32 sum of 65535 int16
+ * samples cannot overflow. vb_pcm_mix_f32 has the same limit for symmetry. */
+#define VB_PCM_MIX_MAX_STREAMS 65535
 
 /* out[i] = in[i] / 32768.0f. */
 int vb_pcm_s16_to_f32(const int16_t *VB_RESTRICT in, float *VB_RESTRICT out, size_t n);
@@ -68,6 +73,42 @@ int vb_pcm_peak_s16(const int16_t *in, size_t n, int32_t *peak);
  * The sum is exact (int64) for n < 2^33 samples; the division and the square
  * root are double precision, each correctly rounded. */
 int vb_pcm_rms_s16(const int16_t *in, size_t n, double *rms);
+
+/* *peak = max |in[i]| over the non-NaN samples (NaN counts as 0, as in
+ * f32_to_s16; infinity counts), 0.0f for n == 0. */
+int vb_pcm_peak_f32(const float *in, size_t n, float *peak);
+
+/* *rms = sqrt(sum(in[i]^2) / n), NaN counting as 0, 0.0 for n == 0. Each square
+ * is exact in double; the sum is double precision, accumulated in a fixed
+ * order (four running sums over samples i % 4 == 0..3 of the first n - n % 4,
+ * combined as (s0 + s1) + (s2 + s3), then the remaining samples one by one) so
+ * that the numpy reference gives the same bits. */
+int vb_pcm_rms_f32(const float *in, size_t n, double *rms);
+
+/* Mixing: out[i] = in[0][i] + in[1][i] + ... + in[streams - 1][i], each input
+ * holding n samples. int16 sums exactly in int32 and then saturates to
+ * [-32768, 32767]; float32 adds left to right in float32 (in[0] + in[1], then
+ * + in[2] ...) and does not clip. streams == 0 gives silence (zeros).
+ * `out` may be one of the inputs (mixing in place) but must not partly overlap
+ * any of them. VB_PCM_ERANGE above VB_PCM_MIX_MAX_STREAMS. */
+int vb_pcm_mix_s16(const int16_t *const *in, size_t streams, int16_t *out, size_t n);
+int vb_pcm_mix_f32(const float *const *in, size_t streams, float *out, size_t n);
+
+/* Interleaved stereo (L R L R ...) of `frames` frames -> mono: the average
+ * (L + R) / 2. int16 rounds half to even (exact in int32, then (1 + 2) / 2 ->
+ * 2, (1 + 0) / 2 -> 0, (-1 + 0) / 2 -> 0); float32 computes (L + R) * 0.5f in
+ * float32, so L + R may overflow to infinity for |L + R| > FLT_MAX. */
+int vb_pcm_stereo_to_mono_s16(const int16_t *VB_RESTRICT in, int16_t *VB_RESTRICT out,
+                              size_t frames);
+int vb_pcm_stereo_to_mono_f32(const float *VB_RESTRICT in, float *VB_RESTRICT out,
+                              size_t frames);
+
+/* Mono of `frames` samples -> interleaved stereo, each sample copied to both
+ * channels bit for bit (a signalling NaN stays signalling). */
+int vb_pcm_mono_to_stereo_s16(const int16_t *VB_RESTRICT in, int16_t *VB_RESTRICT out,
+                              size_t frames);
+int vb_pcm_mono_to_stereo_f32(const float *VB_RESTRICT in, float *VB_RESTRICT out,
+                              size_t frames);
 
 #ifdef __cplusplus
 }

@@ -113,17 +113,33 @@ S16_FUNCTIONS: Sequence[tuple[str, Callable[[bytes], object]]] = [
     ("gain_s16", lambda d: pcm.gain_s16(d, 0.5)),
     ("peak_s16", pcm.peak_s16),
     ("rms_s16", pcm.rms_s16),
+    ("mono_to_stereo_s16", pcm.mono_to_stereo_s16),
+    ("mix_s16", lambda d: pcm.mix_s16([d, d])),
 ]
 F32_FUNCTIONS: Sequence[tuple[str, Callable[[bytes], object]]] = [
     ("f32_to_s16", pcm.f32_to_s16),
     ("gain_f32", lambda d: pcm.gain_f32(d, 0.5)),
+    ("peak_f32", pcm.peak_f32),
+    ("rms_f32", pcm.rms_f32),
+    ("mono_to_stereo_f32", pcm.mono_to_stereo_f32),
+    ("mix_f32", lambda d: pcm.mix_f32([d, d])),
 ]
-# (name, function of (data, gain), input sample size, output is float32)
+STEREO_FUNCTIONS: Sequence[tuple[str, Callable[[bytes], object], int]] = [
+    ("stereo_to_mono_s16", pcm.stereo_to_mono_s16, 4),
+    ("stereo_to_mono_f32", pcm.stereo_to_mono_f32, 8),
+]
+# (name, function of (data, gain), input unit size, output is float32)
 CONVERTERS: Sequence[tuple[str, Callable[[bytes, float], bytes], int, bool]] = [
     ("s16_to_f32", lambda d, g: pcm.s16_to_f32(d), 2, True),
     ("f32_to_s16", lambda d, g: pcm.f32_to_s16(d), 4, False),
     ("gain_s16", pcm.gain_s16, 2, False),
     ("gain_f32", pcm.gain_f32, 4, True),
+    ("mix_s16", lambda d, g: pcm.mix_s16([d, pcm.gain_s16(d, g), d]), 2, False),
+    ("mix_f32", lambda d, g: pcm.mix_f32([d, pcm.gain_f32(d, g), d]), 4, True),
+    ("stereo_to_mono_s16", lambda d, g: pcm.stereo_to_mono_s16(d), 4, False),
+    ("stereo_to_mono_f32", lambda d, g: pcm.stereo_to_mono_f32(d), 8, True),
+    ("mono_to_stereo_s16", lambda d, g: pcm.mono_to_stereo_s16(d), 2, False),
+    ("mono_to_stereo_f32", lambda d, g: pcm.mono_to_stereo_f32(d), 4, True),
 ]
 
 # The property tests run once per implementation, from two test classes: that is
@@ -288,6 +304,150 @@ class TestPcmReference:
         total = sum(x * x for x in range(-32768, 32768))
         assert pcm.rms_s16(ALL_S16) == math.sqrt(total / 65536)
 
+    def test_peak_f32_is_the_largest_magnitude_ignoring_nan(self) -> None:
+        """The float peak is max |x|, may exceed 1.0 or be infinite, and counts NaN as 0."""
+        assert pcm.peak_f32(f32(0.25, -0.75, 0.5)) == 0.75
+        assert pcm.peak_f32(f32(1.5, -2.0)) == 2.0
+        assert pcm.peak_f32(f32(0.1, math.nan, -0.2)) == to_float32(0.2)
+        assert pcm.peak_f32(f32(math.nan, math.nan)) == 0.0
+        assert pcm.peak_f32(f32(0.5, -math.inf)) == math.inf
+        assert pcm.peak_f32(f32(-0.0)) == 0.0
+
+    def test_rms_f32_is_the_root_mean_square_counting_nan_as_zero(self) -> None:
+        """The float RMS is sqrt(mean(x**2)); NaN samples count as 0 and inf gives inf."""
+        assert pcm.rms_f32(f32(0.5, -0.5) * 160) == 0.5
+        assert pcm.rms_f32(f32(0.75, 1.0, 0.0, 0.0)) == 0.625
+        assert pcm.rms_f32(f32(0.75, 1.0, math.nan, 0.0)) == 0.625
+        assert pcm.rms_f32(f32(0.5, math.inf)) == math.inf
+
+    def test_rms_f32_of_converted_int16_is_rms_s16_over_32768(self) -> None:
+        """For every int16 value at once, rms_f32(s16_to_f32(x)) is rms_s16(x) / 32768."""
+        floats = pcm.s16_to_f32(ALL_S16)
+        assert pcm.rms_f32(floats) == pytest.approx(pcm.rms_s16(ALL_S16) / 32768, rel=1e-15)
+        assert pcm.peak_f32(floats) == 1.0
+
+    @PROPERTY
+    @given(values=st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False)))
+    def test_rms_f32_is_within_rounding_of_the_exact_value(self, values: list[float]) -> None:
+        """The double-precision sum stays within 1e-12 of the exactly rounded RMS."""
+        exact = math.sqrt(math.fsum(v * v for v in values) / len(values)) if values else 0.0
+        assert pcm.rms_f32(f32(*values)) == pytest.approx(exact, rel=1e-12)
+
+    # -- mixing -----------------------------------------------------------
+
+    def test_mix_s16_adds_exactly_and_saturates_once(self) -> None:
+        """int16 streams add exactly, then clip: partial sums may pass full scale."""
+        a = s16(20000, -20000, 1, 30000, -32768)
+        b = s16(20000, -20000, 2, 30000, -32768)
+        c = s16(0, 0, -5, -30000, 32767)
+        assert as_s16(pcm.mix_s16([a, b])) == [32767, -32768, 3, 32767, -32768]
+        assert as_s16(pcm.mix_s16([a, b, c])) == [32767, -32768, -2, 30000, -32768]
+
+    def test_mix_f32_adds_left_to_right_in_float32_without_clipping(self) -> None:
+        """float32 streams add in the order given, each sum rounded to float32, no clipping."""
+        assert as_f32(pcm.mix_f32([f32(0.75, -0.75), f32(0.75, -0.75)])) == [1.5, -1.5]
+        big, one, minus_big = f32(1e8), f32(1.0), f32(-1e8)
+        assert as_f32(pcm.mix_f32([big, one, minus_big])) == [0.0]  # 1e8 + 1 rounds to 1e8
+        assert as_f32(pcm.mix_f32([big, minus_big, one])) == [1.0]
+
+    def test_mix_f32_keeps_negative_zero_nan_and_infinity(self) -> None:
+        """-0.0 + -0.0 stays -0.0; NaN and infinities propagate as in IEEE addition."""
+        out = as_f32(pcm.mix_f32([f32(-0.0, math.nan, math.inf), f32(-0.0, 1.0, 1.0)]))
+        assert math.copysign(1.0, out[0]) == -1.0
+        assert math.isnan(out[1])
+        assert out[2] == math.inf
+
+    def test_mix_of_one_bytes_buffer_returns_that_object(self) -> None:
+        """One bytes buffer is a passthrough; one bytearray comes back as equal bytes."""
+        data16, data32 = s16(1, 2), f32(-0.0, math.nan)
+        assert pcm.mix_s16([data16]) is data16
+        assert pcm.mix_f32((data32,)) is data32
+        out = pcm.mix_s16([bytearray(data16)])
+        assert type(out) is bytes
+        assert out == data16
+
+    def test_mix_of_many_streams_matches_the_exact_sum(self) -> None:
+        """Twenty streams (more than the wrapper keeps on the stack) sum like numpy does."""
+        rng = np.random.default_rng(7)
+        streams = rng.integers(-5000, 5000, (20, 333), dtype=np.int64)
+        out = pcm.mix_s16([row.astype("<i2").tobytes() for row in streams])
+        assert as_s16(out) == np.clip(streams.sum(axis=0), -32768, 32767).tolist()
+
+    def test_mix_accepts_any_iterable_of_any_buffers(self) -> None:
+        """A generator of bytearrays, memoryviews and numpy arrays mixes like a list of bytes."""
+        parts = [s16(1, 2, 3), s16(10, 20, 30), s16(-5, -5, -5)]
+        expected = pcm.mix_s16(parts)
+        mixed = (bytearray(parts[0]), memoryview(parts[1]), np.frombuffer(parts[2], "<i2"))
+        assert pcm.mix_s16(iter(mixed)) == expected
+
+    @pytest.mark.parametrize("name", ["mix_s16", "mix_f32"])
+    def test_mix_needs_buffers_of_one_length(self, name: str) -> None:
+        """Buffers of different lengths raise AudioFormatError naming the odd one out."""
+        with pytest.raises(AudioFormatError, match=rf"^{name}: buffer 2 is 4 bytes long, buffer"):
+            getattr(pcm, name)([bytes(8), bytes(8), bytes(4)])
+
+    @pytest.mark.parametrize("name", ["mix_s16", "mix_f32"])
+    def test_mix_needs_a_sequence_of_one_to_65535_buffers(self, name: str) -> None:
+        """No buffer, too many, one bare buffer or a non-iterable raise UsageError."""
+        mix = getattr(pcm, name)
+        with pytest.raises(UsageError, match=rf"^{name}: needs at least one buffer"):
+            mix([])
+        with pytest.raises(UsageError, match=rf"^{name}: at most 65535 buffers, got 65536"):
+            mix([b""] * 65536)
+        with pytest.raises(UsageError, match=rf"^{name}: expected a sequence of buffers, got one"):
+            mix(bytes(8))
+        with pytest.raises(UsageError, match=rf"^{name}: expected a sequence of buffers, got int"):
+            mix(3)
+
+    # -- channels ---------------------------------------------------------
+
+    def test_stereo_to_mono_s16_averages_rounding_half_to_even(self) -> None:
+        """(L + R) / 2 with .5 going to the even neighbour, never saturating."""
+        pairs = [
+            (1, 2, 2),
+            (1, 0, 0),
+            (-1, 0, 0),
+            (-1, -2, -2),
+            (3, 0, 2),
+            (5, 0, 2),
+            (-3, 0, -2),
+            (100, -40, 30),
+            (32767, 32767, 32767),
+            (-32768, -32768, -32768),
+            (-32768, 32767, 0),
+        ]
+        stereo = s16(*(v for left, right, _ in pairs for v in (left, right)))
+        assert as_s16(pcm.stereo_to_mono_s16(stereo)) == [mono for _, _, mono in pairs]
+
+    def test_stereo_to_mono_f32_averages_in_float32(self) -> None:
+        """(L + R) * 0.5 in float32: exact for these, infinite when L + R overflows."""
+        stereo = f32(0.5, 0.25, -1.0, 1.0, 1.5, 1.5, FLT_MAX, FLT_MAX, -0.0, -0.0)
+        out = as_f32(pcm.stereo_to_mono_f32(stereo))
+        assert out == [0.375, 0.0, 1.5, math.inf, 0.0]
+        assert math.copysign(1.0, out[4]) == -1.0
+
+    def test_mono_to_stereo_copies_each_sample_to_both_channels(self) -> None:
+        """L and R both get the sample; float32 bits are copied, signalling NaN included."""
+        assert as_s16(pcm.mono_to_stereo_s16(s16(1, -2, 32767))) == [1, 1, -2, -2, 32767, 32767]
+        bits = (0x7F800001, 0xFFC00123, 0x3F800000)
+        assert pcm.mono_to_stereo_f32(f32_bits(*bits)) == f32_bits(*(b for b in bits for _ in "LR"))
+
+    def test_down_mixing_an_up_mix_gives_the_input_back(self) -> None:
+        """stereo_to_mono(mono_to_stereo(x)) == x for every int16 value and float32 sample."""
+        assert pcm.stereo_to_mono_s16(pcm.mono_to_stereo_s16(ALL_S16)) == ALL_S16
+        floats = pcm.s16_to_f32(ALL_S16)
+        assert pcm.stereo_to_mono_f32(pcm.mono_to_stereo_f32(floats)) == floats
+
+    @pytest.mark.parametrize("length", [2, 6, 642])
+    @pytest.mark.parametrize(("name", "function", "size"), STEREO_FUNCTIONS)
+    def test_stereo_buffers_must_hold_whole_frames(
+        self, name: str, function: Callable[[bytes], object], size: int, length: int
+    ) -> None:
+        """A byte count that is not whole stereo frames raises AudioFormatError with the length."""
+        message = rf"^{name}: buffer length {length} bytes is not a whole number of {size}-byte"
+        with pytest.raises(AudioFormatError, match=message + " frames$"):
+            function(bytes(length))
+
     # -- buffers ----------------------------------------------------------
 
     @pytest.mark.parametrize("empty", [b"", bytearray(), memoryview(b"")])
@@ -298,6 +458,8 @@ class TestPcmReference:
             assert type(convert(empty, 0.5)) is bytes
         assert pcm.peak_s16(empty) == 0
         assert pcm.rms_s16(empty) == 0.0
+        assert pcm.peak_f32(empty) == 0.0
+        assert pcm.rms_f32(empty) == 0.0
 
     @pytest.mark.parametrize("length", [1, 3, 641])
     @pytest.mark.parametrize(("name", "function"), S16_FUNCTIONS)
@@ -343,6 +505,11 @@ class TestPcmReference:
             assert pcm.gain_s16(shifted, 0.3) == pcm.gain_s16(data, 0.3)
             assert pcm.peak_s16(shifted) == pcm.peak_s16(data)
             assert pcm.rms_s16(shifted) == pcm.rms_s16(data)
+            assert pcm.peak_f32(shifted) == pcm.peak_f32(data)
+            assert pcm.rms_f32(shifted) == pcm.rms_f32(data)
+            assert pcm.mix_f32([data, shifted]) == pcm.gain_f32(data, 2.0)
+            assert pcm.stereo_to_mono_f32(shifted) == pcm.stereo_to_mono_f32(data)
+            assert pcm.mono_to_stereo_f32(shifted) == pcm.mono_to_stereo_f32(data)
 
     def test_non_contiguous_buffers_are_rejected(self) -> None:
         """A strided memoryview raises AudioFormatError naming the function."""
@@ -378,6 +545,44 @@ class TestPcmReference:
         assert_same_f32(pcm.gain_f32(whole, gain), _pcm_ref.gain_f32(whole, gain))
         assert pcm.peak_s16(even) == _pcm_ref.peak_s16(even)
         assert pcm.rms_s16(even) == _pcm_ref.rms_s16(even)
+        assert pcm.peak_f32(whole) == _pcm_ref.peak_f32(whole)
+        assert pcm.rms_f32(whole) == _pcm_ref.rms_f32(whole)
+        stereo16, stereo32 = data[: len(data) // 4 * 4], data[: len(data) // 8 * 8]
+        assert pcm.stereo_to_mono_s16(stereo16) == _pcm_ref.stereo_to_mono_s16(stereo16)
+        assert_same_f32(pcm.stereo_to_mono_f32(stereo32), _pcm_ref.stereo_to_mono_f32(stereo32))
+        assert pcm.mono_to_stereo_s16(even) == _pcm_ref.mono_to_stereo_s16(even)
+        assert pcm.mono_to_stereo_f32(whole) == _pcm_ref.mono_to_stereo_f32(whole)
+        reverse16, reverse32 = even[::-1], whole[::-1]
+        mixed16 = [even, reverse16, even]
+        assert pcm.mix_s16(mixed16) == _pcm_ref.mix_s16(mixed16)
+        mixed32 = [whole, reverse32, whole]
+        assert_same_f32(pcm.mix_f32(mixed32), _pcm_ref.mix_f32(mixed32))
+
+    @PROPERTY
+    @given(
+        streams=st.integers(min_value=1, max_value=12).flatmap(
+            lambda k: st.integers(min_value=0, max_value=70).flatmap(
+                lambda n: st.lists(
+                    st.lists(st.integers(-32768, 32767), min_size=n, max_size=n),
+                    min_size=k,
+                    max_size=k,
+                )
+            )
+        )
+    )
+    def test_mix_s16_is_the_clipped_exact_sum(self, streams: list[list[int]]) -> None:
+        """For any streams, each output sample is the exact sum clipped to the int16 range."""
+        expected = [max(-32768, min(32767, sum(column))) for column in zip(*streams, strict=True)]
+        assert as_s16(pcm.mix_s16([s16(*stream) for stream in streams])) == expected
+
+    @PROPERTY
+    @given(samples=st.lists(st.integers(-32768, 32767), max_size=80))
+    def test_stereo_to_mono_s16_follows_the_scalar_rule(self, samples: list[int]) -> None:
+        """Frame by frame, the int16 down-mix is round((L + R) / 2), ties to even."""
+        frames = samples[: len(samples) // 2 * 2]
+        pairs = zip(frames[::2], frames[1::2], strict=True)
+        expected = [round((left + right) / 2) for left, right in pairs]
+        assert as_s16(pcm.stereo_to_mono_s16(s16(*frames))) == expected
 
     @PROPERTY
     @given(data=st.binary(max_size=4 * 40), gain=gains)
@@ -425,6 +630,15 @@ class TestPcmReference:
             assert pcm.gain_f32(floats, -2.5) == _pcm_ref.gain_f32(floats, -2.5)
             assert pcm.peak_s16(ints) == _pcm_ref.peak_s16(ints)
             assert pcm.rms_s16(ints) == _pcm_ref.rms_s16(ints)
+            assert pcm.peak_f32(floats) == _pcm_ref.peak_f32(floats)
+            assert pcm.rms_f32(floats) == _pcm_ref.rms_f32(floats)
+            assert pcm.mix_s16([ints, ints[::-1]]) == _pcm_ref.mix_s16([ints, ints[::-1]])
+            assert pcm.mix_f32([floats, floats]) == _pcm_ref.mix_f32([floats, floats])
+            assert pcm.mono_to_stereo_s16(ints) == _pcm_ref.mono_to_stereo_s16(ints)
+            assert pcm.mono_to_stereo_f32(floats) == _pcm_ref.mono_to_stereo_f32(floats)
+            pairs16, pairs32 = ints[: n // 2 * 4], floats[: n // 2 * 8]
+            assert pcm.stereo_to_mono_s16(pairs16) == _pcm_ref.stereo_to_mono_s16(pairs16)
+            assert pcm.stereo_to_mono_f32(pairs32) == _pcm_ref.stereo_to_mono_f32(pairs32)
 
     def test_a_long_buffer_gives_the_reference_result(self) -> None:
         """10 s at 16 kHz, long enough for the C wrapper to release the GIL, matches too."""
@@ -437,6 +651,14 @@ class TestPcmReference:
         assert pcm.gain_f32(floats, 0.9) == _pcm_ref.gain_f32(floats, 0.9)
         assert pcm.peak_s16(ints) == _pcm_ref.peak_s16(ints)
         assert pcm.rms_s16(ints) == _pcm_ref.rms_s16(ints)
+        assert pcm.peak_f32(floats) == _pcm_ref.peak_f32(floats)
+        assert pcm.rms_f32(floats) == _pcm_ref.rms_f32(floats)
+        assert pcm.mix_s16([ints, ints, ints]) == _pcm_ref.mix_s16([ints, ints, ints])
+        assert pcm.mix_f32([floats, floats]) == _pcm_ref.mix_f32([floats, floats])
+        assert pcm.stereo_to_mono_s16(ints) == _pcm_ref.stereo_to_mono_s16(ints)
+        assert pcm.stereo_to_mono_f32(floats) == _pcm_ref.stereo_to_mono_f32(floats)
+        assert pcm.mono_to_stereo_s16(ints) == _pcm_ref.mono_to_stereo_s16(ints)
+        assert pcm.mono_to_stereo_f32(floats) == _pcm_ref.mono_to_stereo_f32(floats)
 
 
 @pytest.mark.skipif(_pcm_c is None and not REQUIRE_COMPILED, reason=_MISSING_REASON or "built")
@@ -444,6 +666,25 @@ class TestPcmCompiled(TestPcmReference):
     """The same contract, run with the compiled C kernels."""
 
     backend = _pcm_c
+
+
+@pytest.mark.skipif(_pcm_c is None and not REQUIRE_COMPILED, reason=_MISSING_REASON or "built")
+class TestCompiledWrapperChecks:
+    """The Cython layer's own guards, for callers that bypass vbgraph.dsp.pcm."""
+
+    def test_mix_refuses_buffers_of_different_lengths(self) -> None:
+        """_pcm_c.mix_* check lengths themselves, so a skipped check cannot read past a buffer."""
+        assert _pcm_c is not None
+        with pytest.raises(ValueError, match=r"^vb_pcm_mix_s16: buffers differ in length"):
+            _pcm_c.mix_s16([bytes(8), bytes(4)])
+        with pytest.raises(ValueError, match=r"^vb_pcm_mix_f32: buffers differ in length"):
+            _pcm_c.mix_f32([bytes(8), bytes(8), bytes(12)])
+
+    def test_mix_of_no_buffers_is_empty(self) -> None:
+        """_pcm_c.mix_* of an empty list returns b"" rather than failing."""
+        assert _pcm_c is not None
+        assert _pcm_c.mix_s16([]) == b""
+        assert _pcm_c.mix_f32(()) == b""
 
 
 class TestDbToGain:
