@@ -277,8 +277,12 @@ class Node:
         return out
 
     @classmethod
-    def latency_ns(cls, params: NodeParams) -> int:
-        """Latency this node adds to a path (GStreamer's latency query); default 0."""
+    def latency_ns(cls, params: NodeParams, inputs: Mapping[str, AudioFormat] | None = None) -> int:
+        """Latency this node adds to a path (GStreamer's latency query); default 0.
+
+        ``inputs`` are the negotiated input formats when known (a resampler's
+        delay depends on its input rate).
+        """
         return 0
 
     @classmethod

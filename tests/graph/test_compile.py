@@ -114,8 +114,8 @@ BAD = [
         (6, 5),
         "asr",
         "to",
-        "edge phone.out -> asr.in: mulaw/8000Hz/1ch does not fit what 'asr.in' accepts "
-        "(pcm_s16le/anyHz/anych): no converter decodes mulaw yet",
+        "edge phone.out -> asr.in: opus/8000Hz/1ch does not fit what 'asr.in' accepts "
+        "(pcm_s16le/anyHz/anych): no converter handles opus (packet codecs stay at transports)",
     ),
     (
         "bad_port_params.yaml",

@@ -128,15 +128,26 @@ class TestConversionSteps:
         steps = conversion_steps(AudioFormat(8000, 1), AudioCaps({48000}, {2}))
         assert [s.label for s in steps] == ["resample", "channels"]
 
-    def test_a_compressed_encoding_has_no_converter(self) -> None:
-        """mulaw in, PCM wanted: ValueError saying which encoding cannot be decoded."""
-        with pytest.raises(ValueError, match="no converter decodes mulaw"):
-            conversion_steps(AudioFormat(8000, 1, "mulaw"), AudioCaps(encodings={S16}))
+    def test_g711_is_decoded_first(self) -> None:
+        """mulaw 8 kHz in, float 16 kHz wanted: decode, resample, then float."""
+        steps = conversion_steps(AudioFormat(8000, 1, "mulaw"), AudioCaps({16000}, encodings={F32}))
+        assert [(s.type_name, s.label) for s in steps] == [
+            ("convert.g711", "decode"),
+            ("convert.resample", "resample"),
+            ("convert.sample_format", "format"),
+        ]
+        assert steps[0].params == {"encoding": "pcm_s16le"}
 
-    def test_a_compressed_target_has_no_converter(self) -> None:
-        """PCM in, only alaw accepted: ValueError saying which cannot be encoded."""
-        with pytest.raises(ValueError, match="no converter encodes alaw"):
-            conversion_steps(AudioFormat(8000), AudioCaps(encodings={"alaw"}))
+    def test_g711_is_encoded_last(self) -> None:
+        """float 16 kHz in, alaw 8 kHz wanted: resample, int16, then encode."""
+        steps = conversion_steps(AudioFormat(16000, 1, F32), AudioCaps({8000}, encodings={"alaw"}))
+        assert [s.label for s in steps] == ["resample", "format", "encode"]
+        assert steps[-1].out == AudioFormat(8000, 1, "alaw")
+
+    def test_a_packet_codec_has_no_converter(self) -> None:
+        """opus in, PCM wanted: ValueError naming opus (codecs stay at transports)."""
+        with pytest.raises(ValueError, match="no converter handles opus"):
+            conversion_steps(AudioFormat(48000, 1, "opus"), AudioCaps(encodings={S16}))
 
 
 class TestNegotiationProperty:

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import pytest
 
+from vbgraph.formats import AudioFormat
 from vbgraph.graph.builder import Graph
 from vbgraph.graph.plan import Plan, PlannedEdge, QueueSettings
 from vbgraph.node import Node, NodeParams, Port, audio_port
@@ -22,7 +23,7 @@ class Slow(Node):
     outputs: ClassVar[Mapping[str, Port]] = {"out": audio_port(same_as="in")}
 
     @classmethod
-    def latency_ns(cls, params: NodeParams) -> int:
+    def latency_ns(cls, params: NodeParams, inputs: Mapping[str, AudioFormat] | None = None) -> int:
         return 5_000_000
 
 

@@ -21,8 +21,9 @@ from nodes_support import (
     test_registry,
 )
 
+from vbgraph.errors import ConfigError
 from vbgraph.formats import AudioFormat, pts_ns
-from vbgraph.frames import AudioFrame
+from vbgraph.frames import AudioFrame, Frame
 from vbgraph.graph.builder import Graph
 from vbgraph.io.wav import read_wav
 from vbgraph.nodes.convert_resample import ConvertResample
@@ -242,3 +243,51 @@ class TestNegotiation:
         out = resample_frames([audio(f32([0.25] * 800), fmt)], 16000)
         assert {f.fmt for f in out} == {AudioFormat(16000, 1, "pcm_f32le")}
         assert sum(f.samples for f in out) == 1600
+
+
+class TestEngines:
+    """The compiled resampler runs where it can; soxr elsewhere."""
+
+    def _node(self, **params: object) -> tuple[ConvertResample, list[tuple[str, Frame]]]:
+        node, out = make_node(ConvertResample, **params)
+        assert isinstance(node, ConvertResample)
+        return node, out
+
+    def test_auto_uses_the_compiled_resampler_for_supported_rates(self) -> None:
+        """16 -> 48 kHz at high runs on vbgraph's engine; 16 -> 11.025 kHz and vhq on soxr."""
+        for params, engine in (
+            ({"rate": 48000}, "vbgraph"),
+            ({"rate": 11025}, "soxr"),
+            ({"rate": 48000, "quality": "vhq"}, "soxr"),
+            ({"rate": 48000, "engine": "soxr"}, "soxr"),
+        ):
+            node, _ = self._node(**params)
+            node.process("in", audio(b"\x00\x00" * 320, AudioFormat(16000)))
+            assert node.engine == engine, params
+
+    def test_every_20ms_chunk_yields_its_share_at_once(self) -> None:
+        """Compiled engine, 48 -> 16 kHz: each 20 ms in gives 320 +- 1 samples out at once."""
+        node, out = self._node(rate=16000)
+        for k in range(50):
+            node.process("in", audio(b"\x01\x00" * 960, AudioFormat(48000), pts=k * 20_000_000))
+            frames = [f for _, f in out if isinstance(f, AudioFrame)]
+            assert len(frames) == k + 1, "a chunk produced no output"
+        produced = [len(f.data) // 2 for _, f in out if isinstance(f, AudioFrame)]
+        assert all(abs(n - 320) <= 1 for n in produced[1:])
+
+    def test_the_latency_query_reports_the_compiled_delay(self) -> None:
+        """latency_ns is the engine's delay for the negotiated input (under 2 ms at high)."""
+        params = ConvertResample.Params(rate=16000)
+        latency = ConvertResample.latency_ns(params, {"in": AudioFormat(48000)})
+        assert 0 < latency <= 2_000_000
+        assert ConvertResample.latency_ns(params, {"in": AudioFormat(16000)}) == 0
+
+    def test_forcing_the_compiled_engine_on_an_unsupported_pair_fails_at_compile(self) -> None:
+        """engine: vbgraph with 16 -> 11.025 kHz is a ConfigError naming the rates."""
+        g = Graph("x")
+        g.chain(
+            g.add("tone", rate=16000, duration_ms=40),
+            g.add("convert.resample", id="r", rate=11025, engine="vbgraph"),
+        )
+        with pytest.raises(ConfigError, match="16000 -> 11025"):
+            g.compile()

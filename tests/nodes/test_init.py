@@ -20,6 +20,8 @@ from vbgraph.runner import run
 
 BUILTINS = {
     "convert.channels": "convert_channels",
+    "convert.g711": "convert_g711",
+    "convert.rechunk": "convert_rechunk",
     "convert.resample": "convert_resample",
     "convert.sample_format": "convert_sample_format",
     "file.sink": "file_sink",

@@ -25,7 +25,7 @@ def plan_text(plan: Plan) -> str:
     for nid, node in plan.nodes.items():
         kind = "async" if node.cls.is_async() else "sync"
         extra = f"  [inserted for {node.inserted_for}]" if node.inserted_for else ""
-        latency = node.cls.latency_ns(node.params)
+        latency = node.cls.latency_ns(node.params, plan.input_formats(nid))
         lat = f"  latency {latency / 1e6:.2f} ms" if latency else ""
         lines.append(f"  {nid:<{width}}  {node.type_name:<22} {kind:<5}{lat}{extra}".rstrip())
     lines.append("edges:")

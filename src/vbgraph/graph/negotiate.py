@@ -9,10 +9,12 @@ producer's format (same value where allowed, else the nearest: see
 :meth:`AudioCaps.fixate`) and the cheapest chain of converter nodes is
 inserted on that edge:
 
-1. channel down-mix first (less data for the next steps),
-2. resample,
-3. channel up-mix,
-4. sample-format conversion (int16 ↔ float32) last.
+1. G.711 decode (μ-law/A-law → int16) first,
+2. channel down-mix (less data for the next steps),
+3. resample,
+4. channel up-mix,
+5. sample-format conversion (int16 ↔ float32),
+6. G.711 encode last.
 
 A step with nothing to do is left out, so a matching edge gets no converter
 (passthrough). Several edges into the same port must agree: later edges are
@@ -28,8 +30,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import ConfigError, FormatNegotiationError, SourceLocation, UnknownNodeTypeError
-from ..formats import AudioCaps, AudioFormat
+from ..errors import (
+    AudioFormatError,
+    ConfigError,
+    FormatNegotiationError,
+    SourceLocation,
+    UnknownNodeTypeError,
+)
+from ..formats import AudioCaps, AudioFormat, Encoding
 from ..node import Node, NodeParams, Port
 from .plan import PlannedEdge, PlannedNode
 
@@ -38,6 +46,8 @@ __all__ = ["ConversionStep", "conversion_steps", "negotiate"]
 RESAMPLE = "convert.resample"
 CHANNELS = "convert.channels"
 SAMPLE_FORMAT = "convert.sample_format"
+G711 = "convert.g711"
+_G711 = (Encoding.MULAW, Encoding.ALAW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +68,15 @@ def conversion_steps(src: AudioFormat, caps: AudioCaps) -> list[ConversionStep]:
     if caps.accepts(src):
         return []
     target = caps.fixate(src)
-    if not src.encoding.is_pcm:
-        raise ValueError(f"no converter decodes {src.encoding.value} yet")
-    if not target.encoding.is_pcm:
-        raise ValueError(f"no converter encodes {target.encoding.value} yet")
+    for enc in (src.encoding, target.encoding):
+        if not enc.is_pcm and enc not in _G711:
+            raise ValueError(f"no converter handles {enc.value} (packet codecs stay at transports)")
     steps: list[ConversionStep] = []
     cur = src
+    if cur.encoding in _G711:
+        cur = cur.replace(encoding=Encoding.PCM_S16LE)
+        steps.append(ConversionStep(G711, {"encoding": cur.encoding.value}, cur, "decode"))
+    pcm_target = Encoding.PCM_S16LE if target.encoding in _G711 else target.encoding
     if target.channels < cur.channels:
         cur = cur.replace(channels=target.channels)
         steps.append(ConversionStep(CHANNELS, {"channels": target.channels}, cur, "channels"))
@@ -73,11 +86,12 @@ def conversion_steps(src: AudioFormat, caps: AudioCaps) -> list[ConversionStep]:
     if target.channels > cur.channels:
         cur = cur.replace(channels=target.channels)
         steps.append(ConversionStep(CHANNELS, {"channels": target.channels}, cur, "channels"))
-    if target.encoding != cur.encoding:
+    if pcm_target != cur.encoding:
+        cur = cur.replace(encoding=pcm_target)
+        steps.append(ConversionStep(SAMPLE_FORMAT, {"encoding": pcm_target.value}, cur, "format"))
+    if target.encoding in _G711:
         cur = cur.replace(encoding=target.encoding)
-        steps.append(
-            ConversionStep(SAMPLE_FORMAT, {"encoding": target.encoding.value}, cur, "format")
-        )
+        steps.append(ConversionStep(G711, {"encoding": cur.encoding.value}, cur, "encode"))
     return steps
 
 
@@ -166,6 +180,9 @@ def negotiate(
             produced = planned.cls.output_formats(planned.params, input_formats)
         except ConfigError as exc:
             raise _placed(exc, planned.location, nid) from None
+        except (AudioFormatError, ValueError) as exc:
+            # A node refusing its negotiated input (e.g. a rate pair it cannot do).
+            raise ConfigError(str(exc), location=planned.location, node_id=nid) from None
         for port, fmt in produced.items():
             out_formats[(nid, port)] = fmt
     ordered: dict[str, PlannedNode] = {}

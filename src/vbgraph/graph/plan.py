@@ -90,4 +90,10 @@ class Plan:
 
     def latency_ns(self, path: list[str]) -> int:
         """The latency the nodes on ``path`` add, from their latency queries."""
-        return sum(self.nodes[n].cls.latency_ns(self.nodes[n].params) for n in path)
+        return sum(
+            self.nodes[n].cls.latency_ns(self.nodes[n].params, self.input_formats(n)) for n in path
+        )
+
+    def input_formats(self, node_id: str) -> dict[str, AudioFormat]:
+        """The negotiated audio format of each input port of ``node_id``."""
+        return {e.dst_port: e.fmt for e in self.edges_into(node_id) if e.fmt is not None}

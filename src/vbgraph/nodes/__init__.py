@@ -5,6 +5,8 @@ are helpers the nodes hold, not public API.
 """
 
 from .convert_channels import ConvertChannels
+from .convert_g711 import ConvertG711
+from .convert_rechunk import ConvertRechunk
 from .convert_resample import ConvertResample
 from .convert_sample_format import ConvertSampleFormat
 from .file_sink import FileSink
@@ -20,6 +22,8 @@ from .tone import Tone
 
 __all__ = [
     "ConvertChannels",
+    "ConvertG711",
+    "ConvertRechunk",
     "ConvertResample",
     "ConvertSampleFormat",
     "FileSink",

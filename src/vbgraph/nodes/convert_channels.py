@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import ClassVar, Final
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from ..dsp.pcm import (
+    mono_to_stereo_f32,
+    mono_to_stereo_s16,
+    stereo_to_mono_f32,
+    stereo_to_mono_s16,
+)
 from ..formats import AudioFormat, Encoding
 from ..frames import AudioFrame, Frame
 from ..node import Node, NodeContext, NodeParams, Port, audio_port
 from ..registry import register
+from ..typing import BytesLike
 from ._arrays import buffer_of, samples_of
 from ._params import typed
 from ._ports import pcm_in
@@ -75,11 +82,24 @@ class ConvertChannels(Node):
         if type(frame) is not AudioFrame or frame.fmt.channels == self._channels:
             self.emit("out", frame)
             return
+        fmt = frame.fmt.replace(channels=self._channels)
+        kernel = _KERNELS.get((frame.fmt.channels, self._channels, frame.fmt.encoding))
+        if kernel is not None:  # the common 1 <-> 2 cases: compiled, one pass
+            self.emit("out", frame.with_data(kernel(frame.data), fmt))
+            return
         samples = samples_of(frame)
         mono = samples if frame.fmt.channels == 1 else _average(samples, frame.fmt.encoding)
         out = mono if self._channels == 1 else np.repeat(mono, self._channels, axis=1)
-        fmt = frame.fmt.replace(channels=self._channels)
         self.emit("out", frame.with_data(buffer_of(out), fmt))
+
+
+_KERNELS: Final[dict[tuple[int, int, Encoding], Callable[[BytesLike], bytes]]] = {
+    (2, 1, Encoding.PCM_S16LE): stereo_to_mono_s16,
+    (2, 1, Encoding.PCM_F32LE): stereo_to_mono_f32,
+    (1, 2, Encoding.PCM_S16LE): mono_to_stereo_s16,
+    (1, 2, Encoding.PCM_F32LE): mono_to_stereo_f32,
+}
+"""Compiled kernels for (from channels, to channels, encoding); same numerics as below."""
 
 
 def _average(samples: npt.NDArray[np.generic], encoding: Encoding) -> npt.NDArray[np.generic]:
