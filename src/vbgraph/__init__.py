@@ -28,6 +28,8 @@ from .errors import (
     VbgraphError,
 )
 from .events import (
+    BargeInCancelled,
+    BargeInStarted,
     BotSpeechStarted,
     BotSpeechStopped,
     Event,
@@ -109,6 +111,8 @@ __all__ = [
     "AudioFormat",
     "AudioFormatError",
     "AudioFrame",
+    "BargeInCancelled",
+    "BargeInStarted",
     "BotSpeechStarted",
     "BotSpeechStopped",
     "ConfigError",

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 __all__ = [
+    "BargeInCancelled",
+    "BargeInStarted",
     "BotSpeechStarted",
     "BotSpeechStopped",
     "Event",
@@ -63,6 +65,21 @@ class BotSpeechStopped(Event):
 
     name: ClassVar[str] = "bot_speech_stopped"
     interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BargeInStarted(Event):
+    """The user may be interrupting: playout pauses (not yet an ``Interrupt``)."""
+
+    name: ClassVar[str] = "barge_in_started"
+
+
+@dataclass(frozen=True, slots=True)
+class BargeInCancelled(Event):
+    """It was not an interruption (a cough, a backchannel): playout resumes where it paused."""
+
+    name: ClassVar[str] = "barge_in_cancelled"
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
