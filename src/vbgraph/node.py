@@ -104,6 +104,11 @@ class Port:
     same_as: str | None = None
     fixed: AudioFormat | None = None
     doc: str = ""
+    chunk_ms: float | None = None
+    """On an input: the port needs audio frames of exactly this many ms (a
+    transport's 20 ms packets, a VAD's window); negotiation inserts
+    ``convert.rechunk`` unless the producer promises that size. On an output:
+    the size this port promises (see :meth:`Node.output_chunk_ms`)."""
 
     @property
     def carries_audio(self) -> bool:
@@ -129,6 +134,7 @@ def audio_port(
     *,
     same_as: str | None = None,
     fixed: AudioFormat | None = None,
+    chunk_ms: float | None = None,
     doc: str = "",
 ) -> Port:
     """A port for audio frames; ``None`` means any value. See :class:`Port`."""
@@ -138,6 +144,7 @@ def audio_port(
         same_as=same_as,
         fixed=fixed,
         doc=doc,
+        chunk_ms=chunk_ms,
     )
 
 
@@ -275,6 +282,19 @@ class Node:
             elif port.same_as is not None and port.same_as in inputs:
                 out[name] = inputs[port.same_as]
         return out
+
+    @classmethod
+    def output_chunk_ms(cls, params: NodeParams) -> dict[str, float]:
+        """Output ports that emit audio frames of one fixed length (ms), all but maybe the last.
+
+        The default reads each output port's ``chunk_ms``. Negotiation uses it
+        to leave out a rechunker the consumer would otherwise need.
+        """
+        return {
+            name: port.chunk_ms
+            for name, port in cls.ports(params)[1].items()
+            if port.chunk_ms is not None
+        }
 
     @classmethod
     def latency_ns(cls, params: NodeParams, inputs: Mapping[str, AudioFormat] | None = None) -> int:

@@ -301,3 +301,40 @@ class TestFailures:
         with pytest.raises(ConfigError) as info:
             g.compile(registry=reg)
         assert (info.value.node_id, info.value.field) == ("p", "mode")
+
+
+class TestChunkNegotiation:
+    """A port that needs exact N-ms frames gets a rechunker unless the producer promises them."""
+
+    def _plan(self, src_params: dict[str, object], want_ms: float) -> list[str]:
+
+        from vbgraph.graph.builder import Graph
+        from vbgraph.node import Node, audio_port
+        from vbgraph.registry import Registry, default_registry
+
+        class Needs(Node):
+            type_name = "t.needs_chunks"
+            inputs: ClassVar[Mapping[str, Port]] = {
+                "in": audio_port(rates=(16000,), encodings=("pcm_s16le",), chunk_ms=want_ms)
+            }
+
+        reg = Registry(load_entry_points=False, parent=default_registry())
+        reg.add(Needs)
+        g = Graph("c")
+        g.chain(g.add("tone", **src_params), g.add("t.needs_chunks", id="sink"))
+        return [n.type_name for n in g.compile(reg).nodes.values() if n.inserted_for]
+
+    def test_a_producer_with_the_right_chunks_gets_no_rechunker(self) -> None:
+        """tone at 20 ms into a 20 ms port: nothing inserted."""
+        assert self._plan({"rate": 16000, "chunk_ms": 20}, 20) == []
+
+    def test_resampled_audio_is_rechunked_even_from_exact_chunks(self) -> None:
+        """tone at 48 kHz, 20 ms: a resampled chunk varies by a sample, so rechunk."""
+        assert self._plan({"rate": 48000, "chunk_ms": 20}, 20)[-1] == "convert.rechunk"
+
+    def test_other_chunks_get_a_rechunker_after_the_other_converters(self) -> None:
+        """tone at 48 kHz, 37 ms into a 16 kHz 20 ms port: resample, then rechunk."""
+        assert self._plan({"rate": 48000, "chunk_ms": 37}, 20) == [
+            "convert.resample",
+            "convert.rechunk",
+        ]

@@ -14,7 +14,9 @@ inserted on that edge:
 3. resample,
 4. channel up-mix,
 5. sample-format conversion (int16 ↔ float32),
-6. G.711 encode last.
+6. G.711 encode,
+7. rechunk last, when the consumer's port needs frames of exactly ``chunk_ms``
+   and the producer does not promise that size (``Node.output_chunk_ms``).
 
 A step with nothing to do is left out, so a matching edge gets no converter
 (passthrough). Several edges into the same port must agree: later edges are
@@ -47,6 +49,7 @@ RESAMPLE = "convert.resample"
 CHANNELS = "convert.channels"
 SAMPLE_FORMAT = "convert.sample_format"
 G711 = "convert.g711"
+RECHUNK = "convert.rechunk"
 _G711 = (Encoding.MULAW, Encoding.ALAW)
 
 
@@ -111,6 +114,7 @@ def negotiate(
     nodes (converters placed right after their producer) and the new edges.
     """
     out_formats: dict[tuple[str, str], AudioFormat] = {}
+    out_chunks: dict[tuple[str, str], float] = {}
     new_edges: list[PlannedEdge] = []
     inserted: dict[str, list[PlannedNode]] = {}
     used: set[str] = set(nodes)
@@ -132,6 +136,15 @@ def negotiate(
                 caps = AudioCaps.exactly(agreed)
             try:
                 steps = conversion_steps(src_fmt, caps)
+                want = dst_port.chunk_ms
+                promised = out_chunks.get((edge.src, edge.src_port))
+                if any(step.type_name == RESAMPLE for step in steps):
+                    promised = None  # resampled chunks vary by a sample
+                if want is not None and promised != want:
+                    fixed = steps[-1].out if steps else src_fmt
+                    if fixed.samples_for_ms(want) < 1:
+                        raise ValueError(f"{want} ms is less than one sample at {fixed.rate} Hz")
+                    steps.append(ConversionStep(RECHUNK, {"chunk_ms": want}, fixed, "rechunk"))
             except ValueError as exc:
                 raise FormatNegotiationError(
                     f"edge {edge.name}: {src_fmt} does not fit what '{nid}.{edge.dst_port}' "
@@ -185,6 +198,8 @@ def negotiate(
             raise ConfigError(str(exc), location=planned.location, node_id=nid) from None
         for port, fmt in produced.items():
             out_formats[(nid, port)] = fmt
+        for port, ms in planned.cls.output_chunk_ms(planned.params).items():
+            out_chunks[(nid, port)] = ms
     ordered: dict[str, PlannedNode] = {}
     for nid in order:
         ordered[nid] = nodes[nid]

@@ -75,6 +75,11 @@ class ConvertRechunk(Node):
         self._epoch = 0
 
     @classmethod
+    def output_chunk_ms(cls, params: NodeParams) -> dict[str, float]:
+        """Every frame but maybe the last is ``chunk_ms`` long."""
+        return {"out": typed(params, cls.Params).chunk_ms}
+
+    @classmethod
     def output_formats(
         cls, params: NodeParams, inputs: Mapping[str, AudioFormat]
     ) -> dict[str, AudioFormat]:

@@ -77,6 +77,12 @@ class FileSource(Node):
         self._reader: WavReader | None = None
 
     @classmethod
+    def output_chunk_ms(cls, params: NodeParams) -> dict[str, float]:
+        """Frames of ``chunk_ms`` (the last may be shorter), when the file plays once."""
+        p = typed(params, cls.Params)
+        return {"out": p.chunk_ms} if p.loop == 1 else {}
+
+    @classmethod
     def output_formats(
         cls, params: NodeParams, inputs: Mapping[str, AudioFormat]
     ) -> dict[str, AudioFormat]:

@@ -44,6 +44,11 @@ class Silence(Node):
         self._chunk = bytes(p.chunk_samples * self._fmt.frame_bytes)
 
     @classmethod
+    def output_chunk_ms(cls, params: NodeParams) -> dict[str, float]:
+        """Frames of ``chunk_ms`` (the last may be shorter)."""
+        return {"out": typed(params, cls.Params).chunk_ms}
+
+    @classmethod
     def output_formats(
         cls, params: NodeParams, inputs: Mapping[str, AudioFormat]
     ) -> dict[str, AudioFormat]:

@@ -73,6 +73,11 @@ class Tone(Node):
         self._amplitude = db_to_gain(p.level_db)
 
     @classmethod
+    def output_chunk_ms(cls, params: NodeParams) -> dict[str, float]:
+        """Frames of ``chunk_ms`` (the last may be shorter)."""
+        return {"out": typed(params, cls.Params).chunk_ms}
+
+    @classmethod
     def output_formats(
         cls, params: NodeParams, inputs: Mapping[str, AudioFormat]
     ) -> dict[str, AudioFormat]:
