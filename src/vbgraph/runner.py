@@ -13,7 +13,14 @@ from .graph.load import load
 from .graph.plan import Plan
 from .runtime.session import Session, SessionResult
 
-__all__ = ["GraphLike", "arun", "freeze_startup_objects", "plan_of", "run"]
+__all__ = [
+    "GraphLike",
+    "arun",
+    "freeze_startup_objects",
+    "new_event_loop",
+    "plan_of",
+    "run",
+]
 
 GraphLike = Graph | Plan | str | os.PathLike[str]
 
@@ -53,6 +60,23 @@ async def arun(
     return await session.run()
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop ``run`` and ``vbgraph run`` use: uvloop when installed.
+
+    uvloop keeps timers and callbacks in C, which is what per-session pacing
+    costs most (see docs/benchmarks.md). ``VBGRAPH_LOOP=asyncio`` forces the
+    standard loop.
+    """
+    if os.environ.get("VBGRAPH_LOOP", "auto") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def run(
     graph: GraphLike,
     *,
@@ -68,4 +92,4 @@ def run(
     main = arun(graph, debug=debug, drain_timeout=drain_timeout)
     if virtual_time:
         return VirtualClock().run(main, debug=debug or None)
-    return run_on_loop(asyncio.new_event_loop(), main, debug=debug or None)
+    return run_on_loop(new_event_loop(), main, debug=debug or None)

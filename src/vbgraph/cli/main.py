@@ -19,7 +19,7 @@ from ..graph.load import load
 from ..graph.plan import Plan
 from ..graph.schema import graph_json_schema, node_summary
 from ..registry import default_registry
-from ..runner import freeze_startup_objects
+from ..runner import freeze_startup_objects, new_event_loop
 from ..runtime.session import Session, SessionResult
 from .render import node_markdown, plan_dot, plan_text, result_text
 
@@ -128,7 +128,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.virtual_time:
         result = VirtualClock().run(main, debug=args.debug or None)
     else:
-        result = run_on_loop(asyncio.new_event_loop(), main, debug=args.debug or None)
+        result = run_on_loop(new_event_loop(), main, debug=args.debug or None)
     if args.json:
         print(_result_json(result))
     elif not (args.quiet and result.ok):
