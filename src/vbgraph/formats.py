@@ -13,7 +13,7 @@ stream keeps exact time over hours: see :func:`pts_ns`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .errors import AudioFormatError
@@ -88,6 +88,9 @@ class AudioFormat:
     rate: int
     channels: int = 1
     encoding: Encoding = Encoding.PCM_S16LE
+    # Bytes per sample frame, computed once: it is read for every frame on the
+    # hot path (durations, queue limits). 0 for packet codecs.
+    _frame_bytes: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.rate, int) or self.rate <= 0:
@@ -102,14 +105,16 @@ class AudioFormat:
                 raise AudioFormatError(
                     f"unknown encoding {self.encoding!r} (known: {known})"
                 ) from None
+        bps = _BYTES_PER_SAMPLE[self.encoding]
+        object.__setattr__(self, "_frame_bytes", 0 if bps is None else bps * self.channels)
 
     @property
     def frame_bytes(self) -> int:
         """Bytes per sample frame (one sample of every channel)."""
-        bps = self.encoding.bytes_per_sample
-        if bps is None:
+        size = self._frame_bytes
+        if not size:
             raise AudioFormatError(f"{self.encoding} has no fixed sample size")
-        return bps * self.channels
+        return size
 
     def samples_in(self, nbytes: int) -> int:
         """Number of sample frames in a buffer of ``nbytes``; raises if it is not whole."""

@@ -68,7 +68,8 @@ class AudioFrame(Frame):
     @property
     def duration_ns(self) -> int:
         """Duration of the chunk in nanoseconds (from its sample count)."""
-        return self.samples * 1_000_000_000 // self.fmt.rate
+        fmt = self.fmt
+        return len(self.data) // fmt.frame_bytes * 1_000_000_000 // fmt.rate
 
     def with_data(self, data: BytesLike, fmt: AudioFormat | None = None) -> AudioFrame:
         """The same chunk (pts, epoch) with a new payload and optionally a new format."""
