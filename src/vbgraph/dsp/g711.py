@@ -25,12 +25,11 @@ csrc/g711.h).
 
 from __future__ import annotations
 
-import sys
-import warnings
 from typing import Final, Protocol
 
 from ..typing import BytesLike
-from .pcm import _FALLBACK_WARNING, _samples
+from ._backend import load_backend
+from .pcm import _samples
 
 __all__ = ["IMPLEMENTATION", "alaw_decode", "alaw_encode", "ulaw_decode", "ulaw_encode"]
 
@@ -48,23 +47,8 @@ class _Backend(Protocol):
 
 # Looked up as a module global at each call, so that the tests can run one test
 # class against each implementation (tests/dsp/test_g711.py).
-_impl: _Backend
-IMPLEMENTATION: str
 
-if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-    from . import _g711_ref
-
-    _impl, IMPLEMENTATION = _g711_ref, "numpy"
-else:
-    try:
-        from . import _g711_c
-    except ImportError:
-        from . import _g711_ref
-
-        _impl, IMPLEMENTATION = _g711_ref, "numpy"
-        warnings.warn(_FALLBACK_WARNING, RuntimeWarning, stacklevel=2)
-    else:
-        _impl, IMPLEMENTATION = _g711_c, "c"
+_impl, IMPLEMENTATION = load_backend("g711", _Backend)
 
 
 # Each function checks a bytes argument inline and calls _samples only for

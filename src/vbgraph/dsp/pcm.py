@@ -31,13 +31,12 @@ missing (a ``RuntimeWarning`` says so once, at import).
 from __future__ import annotations
 
 import math
-import sys
-import warnings
 from collections.abc import Sequence
 from typing import Final, Protocol
 
 from ..errors import AudioFormatError, UsageError
 from ..typing import BytesLike
+from ._backend import FALLBACK_WARNING, load_backend
 
 __all__ = [
     "IMPLEMENTATION",
@@ -59,7 +58,7 @@ __all__ = [
     "stereo_to_mono_s16",
 ]
 
-_FALLBACK_WARNING: Final = "vbgraph: compiled DSP module missing, using the numpy fallback (slower)"
+_FALLBACK_WARNING: Final = FALLBACK_WARNING
 
 _S16_BYTES: Final = 2
 _F32_BYTES: Final = 4
@@ -90,25 +89,8 @@ class _Backend(Protocol):
 
 # The implementation is looked up as a module global at each call, so the tests
 # can run one test class against each (tests/dsp/test_pcm.py).
-_impl: _Backend
-IMPLEMENTATION: str
 
-if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-    # The C kernels read samples in host order; the reference reads "<i2"/"<f4".
-    from . import _pcm_ref
-
-    _impl, IMPLEMENTATION = _pcm_ref, "numpy"
-else:
-    try:
-        from . import _pcm_c
-    except ImportError:
-        from . import _pcm_ref
-
-        _impl, IMPLEMENTATION = _pcm_ref, "numpy"
-        # Module code runs once per process, so this warns once.
-        warnings.warn(_FALLBACK_WARNING, RuntimeWarning, stacklevel=2)
-    else:
-        _impl, IMPLEMENTATION = _pcm_c, "c"
+_impl, IMPLEMENTATION = load_backend("pcm", _Backend)
 
 
 def _samples(data: BytesLike, size: int, func: str, unit: str = "sample") -> BytesLike:

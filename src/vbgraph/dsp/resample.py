@@ -39,13 +39,12 @@ compiled module is missing; it gives the same bytes, slowly).
 
 from __future__ import annotations
 
-import sys
-import warnings
 from typing import Final, Literal, Protocol
 
 from ..errors import AudioFormatError, ConfigError, UsageError
 from ..formats import Encoding
 from ..typing import BytesLike
+from ._backend import FALLBACK_WARNING, load_backend
 
 __all__ = [
     "IMPLEMENTATION",
@@ -56,7 +55,7 @@ __all__ = [
     "is_supported",
 ]
 
-_FALLBACK_WARNING: Final = "vbgraph: compiled DSP module missing, using the numpy fallback (slower)"
+_FALLBACK_WARNING: Final = FALLBACK_WARNING
 
 SUPPORTED_RATES: Final = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 """Sample rates in Hz; any pair of them (either way) is supported."""
@@ -92,23 +91,8 @@ class _Backend(Protocol):
 
 # Looked up as a module global when a Resampler is made, so the tests can run
 # one test class against each implementation (tests/dsp/test_resample.py).
-_backend: _Backend
-IMPLEMENTATION: str
 
-if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-    from . import _resample_ref
-
-    _backend, IMPLEMENTATION = _resample_ref, "numpy"
-else:
-    try:
-        from . import _resample_c
-    except ImportError:
-        from . import _resample_ref
-
-        _backend, IMPLEMENTATION = _resample_ref, "numpy"
-        warnings.warn(_FALLBACK_WARNING, RuntimeWarning, stacklevel=2)
-    else:
-        _backend, IMPLEMENTATION = _resample_c, "c"
+_backend, IMPLEMENTATION = load_backend("resample", _Backend)
 
 _RATES: Final = frozenset(SUPPORTED_RATES)
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import operator
 import sys
-import warnings
 from typing import Final, Protocol, final
 
 from ..errors import UsageError
 from ..typing import BytesLike
-from .pcm import _FALLBACK_WARNING, _samples
+from ._backend import load_backend
+from .pcm import _samples
 
 __all__ = ["IMPLEMENTATION", "Rechunker", "RingBuffer"]
 
@@ -68,18 +68,8 @@ class _Backend(Protocol):
 
 # Looked up as a module global when an object is made, so that the tests can run
 # one test class against each implementation (tests/dsp/test_ring.py).
-_impl: _Backend
-IMPLEMENTATION: str
 
-try:
-    from . import _ring_c
-except ImportError:
-    from . import _ring_ref
-
-    _impl, IMPLEMENTATION = _ring_ref, "python"
-    warnings.warn(_FALLBACK_WARNING, RuntimeWarning, stacklevel=2)
-else:
-    _impl, IMPLEMENTATION = _ring_c, "c"
+_impl, IMPLEMENTATION = load_backend("ring", _Backend, "python")
 
 _MAX_SIZE: Final = sys.maxsize
 
