@@ -20,6 +20,8 @@ __all__ = [
     "BotSpeechStopped",
     "Event",
     "Interrupt",
+    "InterruptionsDisabled",
+    "InterruptionsEnabled",
     "Metric",
     "NodeError",
     "SessionStateChanged",
@@ -80,6 +82,26 @@ class BargeInCancelled(Event):
 
     name: ClassVar[str] = "barge_in_cancelled"
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptionsDisabled(Event):
+    """The bot's speech may not be interrupted until its current span of speech ends.
+
+    Publish it just before queueing an utterance that must be heard whole (a legal
+    disclaimer). The turn detector ignores barge-in until the next
+    ``BotSpeechStopped`` (or an ``InterruptionsEnabled``); the caller's speech
+    that overlaps it is discarded, as if their microphone were muted.
+    """
+
+    name: ClassVar[str] = "interruptions_disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptionsEnabled(Event):
+    """Barge-in is allowed again (ends an ``InterruptionsDisabled`` early)."""
+
+    name: ClassVar[str] = "interruptions_enabled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from vbgraph.registry import default_registry
 from vbgraph.runner import run
 
 BUILTINS = {
+    "audio.playout": "audio_playout",
     "convert.channels": "convert_channels",
     "convert.g711": "convert_g711",
     "convert.rechunk": "convert_rechunk",
@@ -34,6 +35,9 @@ BUILTINS = {
     "silence": "silence",
     "tee": "tee",
     "tone": "tone",
+    "turn": "turn",
+    "vad.native": "vad_native",
+    "vad.silero": "vad_silero",
 }
 EXAMPLE = re.compile(r"\AExample launch line::\n\n((?:    .*\n|\n)+)")
 

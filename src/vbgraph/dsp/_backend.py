@@ -14,20 +14,18 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
-from typing import Final, TypeVar, cast
+from typing import Any, Final
 
 __all__ = ["FALLBACK_WARNING", "load_backend"]
 
 FALLBACK_WARNING: Final = "vbgraph: compiled DSP module missing, using the numpy fallback (slower)"
 
-T = TypeVar("T")
 
-
-def load_backend(kernel: str, protocol: type[T], reference: str = "numpy") -> tuple[T, str]:
+def load_backend(kernel: str, reference: str = "numpy") -> tuple[Any, str]:
     """``(module, "c")`` for ``vbgraph.dsp._{kernel}_c``, else ``(reference module, reference)``.
 
-    ``protocol`` is the typing protocol both modules satisfy; ``reference`` names
-    the fallback in ``IMPLEMENTATION`` ("numpy" or "python").
+    ``reference`` names the fallback in ``IMPLEMENTATION`` ("numpy" or "python").
+    Callers declare the returned module with the typing protocol both satisfy.
     """
     package = __name__.rsplit(".", 1)[0]
     if sys.byteorder == "little":
@@ -37,5 +35,5 @@ def load_backend(kernel: str, protocol: type[T], reference: str = "numpy") -> tu
             # Module code runs once per process, so each kernel warns once.
             warnings.warn(FALLBACK_WARNING, RuntimeWarning, stacklevel=3)
         else:
-            return cast(T, compiled), "c"
-    return cast(T, importlib.import_module(f"{package}._{kernel}_ref")), reference
+            return compiled, "c"
+    return importlib.import_module(f"{package}._{kernel}_ref"), reference

@@ -48,7 +48,9 @@ class _Backend(Protocol):
 # Looked up as a module global at each call, so that the tests can run one test
 # class against each implementation (tests/dsp/test_g711.py).
 
-_impl, IMPLEMENTATION = load_backend("g711", _Backend)
+_impl: _Backend
+IMPLEMENTATION: str
+_impl, IMPLEMENTATION = load_backend("g711")
 
 
 # Each function checks a bytes argument inline and calls _samples only for

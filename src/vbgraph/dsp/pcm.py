@@ -90,7 +90,9 @@ class _Backend(Protocol):
 # The implementation is looked up as a module global at each call, so the tests
 # can run one test class against each (tests/dsp/test_pcm.py).
 
-_impl, IMPLEMENTATION = load_backend("pcm", _Backend)
+_impl: _Backend
+IMPLEMENTATION: str
+_impl, IMPLEMENTATION = load_backend("pcm")
 
 
 def _samples(data: BytesLike, size: int, func: str, unit: str = "sample") -> BytesLike:

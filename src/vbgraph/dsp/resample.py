@@ -92,7 +92,9 @@ class _Backend(Protocol):
 # Looked up as a module global when a Resampler is made, so the tests can run
 # one test class against each implementation (tests/dsp/test_resample.py).
 
-_backend, IMPLEMENTATION = load_backend("resample", _Backend)
+_backend: _Backend
+IMPLEMENTATION: str
+_backend, IMPLEMENTATION = load_backend("resample")
 
 _RATES: Final = frozenset(SUPPORTED_RATES)
 

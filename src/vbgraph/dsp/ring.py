@@ -69,7 +69,9 @@ class _Backend(Protocol):
 # Looked up as a module global when an object is made, so that the tests can run
 # one test class against each implementation (tests/dsp/test_ring.py).
 
-_impl, IMPLEMENTATION = load_backend("ring", _Backend, "python")
+_impl: _Backend
+IMPLEMENTATION: str
+_impl, IMPLEMENTATION = load_backend("ring", "python")
 
 _MAX_SIZE: Final = sys.maxsize
 

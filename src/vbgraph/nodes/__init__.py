@@ -4,6 +4,7 @@ Each module holds one node type (a small final class); ``_``-prefixed modules
 are helpers the nodes hold, not public API.
 """
 
+from .audio_playout import AudioPlayout
 from .convert_channels import ConvertChannels
 from .convert_g711 import ConvertG711
 from .convert_rechunk import ConvertRechunk
@@ -19,8 +20,12 @@ from .recorder import Recorder
 from .silence import Silence
 from .tee import Tee
 from .tone import Tone
+from .turn import Turn
+from .vad_native import VadNative
+from .vad_silero import VadSilero
 
 __all__ = [
+    "AudioPlayout",
     "ConvertChannels",
     "ConvertG711",
     "ConvertRechunk",
@@ -36,4 +41,7 @@ __all__ = [
     "Silence",
     "Tee",
     "Tone",
+    "Turn",
+    "VadNative",
+    "VadSilero",
 ]
