@@ -229,7 +229,9 @@ class Resampler:
         starts = self._s + positions // self._phases
         bank = self._design.bank[positions % self._phases]  # (n, taps)
         windows = self._work[:, starts[:, None] + np.arange(self._taps)]  # (C, n, taps)
-        y = _lane_dot(windows, bank[None, :, :])  # (C, n)
+        # NaN or inf samples in float input give NaN/inf out, as in C: not an error.
+        with np.errstate(invalid="ignore", over="ignore"):
+            y = _lane_dot(windows, bank[None, :, :])  # (C, n)
         total = self._p + n * self._step
         self._s += total // self._phases
         self._p = total % self._phases
