@@ -298,3 +298,23 @@ class TestRun:
         assert code == EXIT_OK, err
         with WavReader(target) as wav:
             assert wav.format.rate == 48000
+
+
+def test_input_and_output_set_the_graph_variables(tmp_path: Path) -> None:
+    """--input/--output fill ${INPUT}/${OUTPUT}, resolved against the working folder."""
+    from tests.conftest import ROOT
+
+    out = tmp_path / "o.wav"
+    code = main(
+        [
+            "run",
+            str(ROOT / "graphs" / "example.yaml"),
+            "--input",
+            str(ROOT / "graphs" / "samples" / "speech_16k.wav"),
+            "--output",
+            str(out),
+            "--virtual-time",
+            "-q",
+        ]
+    )
+    assert code == 0 and out.exists() and out.stat().st_size > 300_000

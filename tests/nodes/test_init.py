@@ -20,6 +20,7 @@ from vbgraph.runner import run
 
 BUILTINS = {
     "audio.playout": "audio_playout",
+    "conversation.sink": "conversation_sink",
     "convert.channels": "convert_channels",
     "convert.g711": "convert_g711",
     "convert.rechunk": "convert_rechunk",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one session of a graph to its end")
     graph_arg(run)
     run.add_argument(
+        "--input",
+        metavar="PATH",
+        help="set ${INPUT} in the graph (e.g. the caller's recording); relative to here",
+    )
+    run.add_argument(
+        "--output",
+        metavar="PATH",
+        help="set ${OUTPUT} in the graph (where results go); relative to here",
+    )
+    run.add_argument(
         "--virtual-time",
         action="store_true",
         help="run on a virtual clock: real-time pacing takes no wall time",
@@ -74,7 +85,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
-    return load(args.graph, overrides=args.overrides).compile()
+    env = dict(os.environ)
+    for name in ("input", "output"):
+        value = getattr(args, name, None)
+        if value is not None:
+            # Relative to where the command runs, not to the graph file.
+            env[name.upper()] = os.path.abspath(value)
+    return load(args.graph, overrides=args.overrides, env=env).compile()
 
 
 def _result_json(result: SessionResult) -> str:

@@ -5,6 +5,7 @@ are helpers the nodes hold, not public API.
 """
 
 from .audio_playout import AudioPlayout
+from .conversation_sink import ConversationSink
 from .convert_channels import ConvertChannels
 from .convert_g711 import ConvertG711
 from .convert_rechunk import ConvertRechunk
@@ -26,6 +27,7 @@ from .vad_silero import VadSilero
 
 __all__ = [
     "AudioPlayout",
+    "ConversationSink",
     "ConvertChannels",
     "ConvertG711",
     "ConvertRechunk",
