@@ -23,7 +23,7 @@ class ConversationSink(Node):
     """Example launch line::
 
         nodes:
-          caller: {type: file.source, path: caller.wav, realtime: true}
+          caller: {type: file.source, path: speech.wav, realtime: true}
           bot:    {type: tone, rate: 16000, duration_ms: 500}
           conv:   {type: conversation.sink, path: conversation.wav}
         edges: [caller -> conv.user, bot -> conv.bot]
