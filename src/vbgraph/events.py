@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 __all__ = [
+    "AgentReplied",
     "BargeInCancelled",
     "BargeInStarted",
     "BotSpeechStarted",
     "BotSpeechStopped",
+    "BotTextPlayed",
     "Event",
     "Interrupt",
     "InterruptionsDisabled",
@@ -25,6 +27,7 @@ __all__ = [
     "Metric",
     "NodeError",
     "SessionStateChanged",
+    "TranscriptReceived",
     "TurnEnded",
     "UserSpeechStarted",
     "UserSpeechStopped",
@@ -36,7 +39,8 @@ class Event:
     """Base of every bus event."""
 
     name: ClassVar[str] = "event"
-    pts: int = field(default=0, kw_only=True)
+    pts: int = field(default=-1, kw_only=True)
+    """Session time in ns; -1 (the default) means "now": the bus stamps it on publish."""
     source: str | None = field(default=None, kw_only=True)
 
 
@@ -105,6 +109,24 @@ class InterruptionsEnabled(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptReceived(Event):
+    """An STT node recognised what the user said (for UIs and logs; the frame went out too).
+
+    ``speech_start_ns`` is the session time the utterance's audio began;
+    ``pts`` is when the transcript was ready, so their difference includes the
+    recogniser's latency. ``epoch`` is the one its ``TranscriptFrame`` carries.
+    """
+
+    name: ClassVar[str] = "transcript_received"
+    text: str = ""
+    final: bool = True
+    confidence: float = 1.0
+    language: str | None = None
+    speech_start_ns: int = 0
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class TurnEnded(Event):
     """The turn detector decided the user finished their turn."""
 
@@ -135,6 +157,39 @@ class NodeError(Event):
     def __str__(self) -> str:
         where = f"node '{self.node_id}'" + (f" port '{self.port}'" if self.port else "")
         return f"{where} failed in {self.phase}: {self.error_type}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReplied(Event):
+    """An agent node finished a reply (for UIs and logs; the text went out on its port).
+
+    ``intent`` names the rule that matched (``agent.rules``; empty for a fallback
+    or an LLM). ``interrupted`` is true when a barge-in cut the reply short; then
+    ``text`` is what had been generated when it was cut.
+    """
+
+    name: ClassVar[str] = "agent_replied"
+    text: str = ""
+    intent: str = ""
+    epoch: int = 0
+    interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BotTextPlayed(Event):
+    """Exactly which text of the bot's reply of ``epoch`` the caller heard.
+
+    Optional: a node that knows the alignment of text to played audio (a TTS
+    node with word timings, together with ``audio.playout``'s ``played``)
+    publishes it when a reply stops; agent nodes then truncate their
+    conversation context to ``text`` instead of estimating it from the
+    playout's timing (see ``vbgraph.agent.context``).
+    """
+
+    name: ClassVar[str] = "bot_text_played"
+    text: str = ""
+    epoch: int = 0
+    interrupted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,6 +202,15 @@ class NodeContext:
         """Interrupt the session (barge-in); returns the new epoch."""
         return self._session.interrupt(reason, source=self.node_id)
 
+    def report(self, phase: str, exc: BaseException) -> None:
+        """Report a failure outside ``process`` (background task, loop callback).
+
+        The session counts it like an exception from ``process``: a
+        ``NodeError`` event naming this node and ``phase``, and an entry in
+        ``SessionResult.errors``.
+        """
+        self._session.report(self.node_id, phase, exc)
+
     def drain(self) -> Awaitable[None]:
         """Wait until the ``block`` queues this task overfilled have room again.
 
@@ -224,6 +233,8 @@ class _SessionLike(Protocol):
     def publish(self, event: Event, source: str | None = None) -> None: ...
 
     def interrupt(self, reason: str, source: str | None = None) -> int: ...
+
+    def report(self, node_id: str, phase: str, exc: BaseException) -> None: ...
 
     def drain(self) -> Awaitable[None]: ...
 

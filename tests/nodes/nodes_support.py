@@ -17,7 +17,7 @@ import numpy.typing as npt
 from pydantic import Field
 
 from vbgraph.clock import VirtualClock
-from vbgraph.events import Event
+from vbgraph.events import Event, NodeError
 from vbgraph.formats import AudioCaps, AudioFormat, Encoding
 from vbgraph.frames import AudioFrame, Frame, TextFrame
 from vbgraph.graph.builder import Graph
@@ -172,6 +172,11 @@ class StubSession:
     async def drain(self) -> None:
         return None
 
+    def report(self, node_id: str, phase: str, exc: BaseException) -> None:
+        self.published.append(
+            NodeError(node_id=node_id, phase=phase, error_type=type(exc).__name__, message=str(exc))
+        )
+
 
 def make_node(cls: type[Node], **params: Any) -> tuple[Node, list[tuple[str, Frame]]]:
     """An instance of ``cls`` outside any graph, and the list its emits go to."""
@@ -212,3 +217,29 @@ def rms(samples: npt.ArrayLike) -> float:
     """Root mean square."""
     x = np.asarray(samples, dtype=np.float64)
     return math.sqrt(float(np.mean(x * x)))
+
+
+_SPELLED_OUT = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
+
+
+def normalise_words(text: str) -> list[str]:
+    """Lower-case words without punctuation (hyphens split words; "Mr." is "mister")."""
+    cleaned = "".join(c if c.isalnum() or c == "'" else " " for c in text.lower())
+    return [_SPELLED_OUT.get(w, w) for w in cleaned.replace("'", "").split()]
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(substitutions + deletions + insertions, reference words) after normalising both."""
+    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
+    row = list(range(len(hyp) + 1))  # edit distance, one row of the table at a time
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1], len(ref)
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate of ``hypothesis`` against ``reference`` (normalised, see above)."""
+    errors, words = word_errors(reference, hypothesis)
+    return errors / max(words, 1)

@@ -4,6 +4,8 @@ Each module holds one node type (a small final class); ``_``-prefixed modules
 are helpers the nodes hold, not public API.
 """
 
+from ..providers.openai.node import OpenAILLM
+from .agent_rules import AgentRules
 from .audio_playout import AudioPlayout
 from .conversation_sink import ConversationSink
 from .convert_channels import ConvertChannels
@@ -19,13 +21,16 @@ from .mixer import Mixer
 from .passthrough import Passthrough
 from .recorder import Recorder
 from .silence import Silence
+from .stt_whisper import SttWhisper
 from .tee import Tee
 from .tone import Tone
+from .tts_piper import TtsPiper
 from .turn import Turn
 from .vad_native import VadNative
 from .vad_silero import VadSilero
 
 __all__ = [
+    "AgentRules",
     "AudioPlayout",
     "ConversationSink",
     "ConvertChannels",
@@ -38,11 +43,14 @@ __all__ = [
     "Gain",
     "Log",
     "Mixer",
+    "OpenAILLM",
     "Passthrough",
     "Recorder",
     "Silence",
+    "SttWhisper",
     "Tee",
     "Tone",
+    "TtsPiper",
     "Turn",
     "VadNative",
     "VadSilero",

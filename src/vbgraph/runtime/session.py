@@ -225,8 +225,9 @@ class Session:
 
     def publish(self, event: Event, source: str | None = None) -> None:
         """Publish ``event`` on the bus, stamping time and source if unset."""
-        if event.pts == 0 and self._done is not None:
-            object.__setattr__(event, "pts", self.clock.now_ns())
+        if event.pts < 0:
+            now = self.clock.now_ns() if self._done is not None else 0
+            object.__setattr__(event, "pts", now)
         if event.source is None and source is not None:
             object.__setattr__(event, "source", source)
         self.bus.publish(event)
@@ -334,6 +335,17 @@ class Session:
         self._transition(SessionEvent.CANCELLED)
         self._finish()
         return self.result()
+
+    def report(self, node_id: str, phase: str, exc: BaseException) -> None:
+        """Record a node's failure outside ``process`` (a background task, a callback).
+
+        It counts like any other: a ``NodeError`` event and an entry in
+        ``SessionResult.errors``.
+        """
+        st = self._states.get(node_id)
+        if st is None:
+            raise UsageError(f"report() for unknown node {node_id!r}")
+        self._report(st, phase, exc)
 
     def interrupt(self, reason: str = "", source: str | None = None) -> int:
         """Barge-in: new epoch, flush and cancel interruptible work; returns the epoch."""

@@ -1,7 +1,8 @@
-"""Speech-level logic shared by nodes: VAD segmentation, turn taking."""
+"""Speech-level logic shared by nodes: VAD segmentation, turn taking, text for TTS."""
 
 from .barge_in import BargeInAction, BargeInPolicy, BargeInState, BargeInTiming
 from .segmenter import SegmenterState, SpeechSegmenter, VadParams, VadTransition
+from .text_aggregator import TextAggregator
 from .turn_policy import TurnEnd, TurnPolicy, TurnState, TurnTiming
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "BargeInTiming",
     "SegmenterState",
     "SpeechSegmenter",
+    "TextAggregator",
     "TurnEnd",
     "TurnPolicy",
     "TurnState",

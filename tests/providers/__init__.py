@@ -1,0 +1,1 @@
+"""Provider tests (a package: several providers have a ``test_node.py``)."""
