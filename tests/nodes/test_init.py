@@ -32,6 +32,7 @@ BUILTINS = {
     "gain": "gain",
     "llm.openai": "vbgraph.providers.openai.node",
     "log": "log",
+    "log.turns": "log_turns",
     "mixer": "mixer",
     "passthrough": "passthrough",
     "recorder": "recorder",

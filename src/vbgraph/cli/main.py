@@ -66,7 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--events", action="store_true", help="print bus events as they happen")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
-    run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="the run summary as text or JSON (json: the same as --json)",
+    )
+    run.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing on success; sets ${QUIET} to true in the graph",
+    )
     run.add_argument("--debug", action="store_true", help="asyncio debug mode")
 
     val = sub.add_parser("validate", help="check a graph file; exit 2 if it is invalid")
@@ -91,10 +102,12 @@ def _plan(args: argparse.Namespace) -> Plan:
         if value is not None:
             # Relative to where the command runs, not to the graph file.
             env[name.upper()] = os.path.abspath(value)
+    if getattr(args, "quiet", False):
+        env["QUIET"] = "true"  # graphs read ${QUIET:-false} (log.turns' progress lines)
     return load(args.graph, overrides=args.overrides, env=env).compile()
 
 
-def _result_json(result: SessionResult) -> str:
+def _result_json(result: SessionResult, written: Sequence[str] = ()) -> str:
     data = {
         "session_id": result.session_id,
         "graph": result.graph,
@@ -118,14 +131,24 @@ def _result_json(result: SessionResult) -> str:
         },
         "errors": [str(e) for e in result.errors],
         "abandoned": list(result.abandoned),
+        "written": list(written),
     }
     return json.dumps(data, indent=2)
 
 
-async def _run_session(plan: Plan, print_events: bool, debug: bool) -> SessionResult:
+def _written(session: Session) -> list[str]:
+    """The files the session's nodes wrote: each node's ``written_path``, if it has one."""
+    paths = (getattr(node, "written_path", None) for node in session.nodes.values())
+    return [str(path) for path in paths if path is not None]
+
+
+async def _run_session(
+    plan: Plan, print_events: bool, debug: bool
+) -> tuple[SessionResult, list[str]]:
     session = Session(plan, debug=debug)
     if not print_events:
-        return await session.run()
+        result = await session.run()
+        return result, _written(session)
     listener = session.events()
 
     async def show() -> None:
@@ -135,7 +158,7 @@ async def _run_session(plan: Plan, print_events: bool, debug: bool) -> SessionRe
     printer = asyncio.create_task(show())
     result = await session.run()
     await printer
-    return result
+    return result, _written(session)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -143,13 +166,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     freeze_startup_objects()
     main = _run_session(plan, args.events, args.debug)
     if args.virtual_time:
-        result = VirtualClock().run(main, debug=args.debug or None)
+        result, written = VirtualClock().run(main, debug=args.debug or None)
     else:
-        result = run_on_loop(new_event_loop(), main, debug=args.debug or None)
-    if args.json:
-        print(_result_json(result))
+        result, written = run_on_loop(new_event_loop(), main, debug=args.debug or None)
+    if args.json or args.log_format == "json":
+        print(_result_json(result, written))
     elif not (args.quiet and result.ok):
-        print(result_text(result))
+        print(result_text(result, written))
     return EXIT_OK if result.ok else EXIT_RUNTIME
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from ..graph.plan import Plan, PlannedNode
@@ -108,8 +109,8 @@ def node_markdown(cls: type[Node]) -> str:
     return "\n".join(lines)
 
 
-def result_text(result: SessionResult) -> str:
-    """A short summary of a finished session for the terminal."""
+def result_text(result: SessionResult, written: Sequence[str] = ()) -> str:
+    """A short summary of a finished session for the terminal; then the files written."""
     lines = [
         f"session {result.session_id}: {result.state.value} after "
         f"{result.duration_ns / 1e9:.3f} s (session clock)"
@@ -131,4 +132,5 @@ def result_text(result: SessionResult) -> str:
     )
     lines.extend(f"  error: {err}" for err in result.errors)
     lines.extend(f"  abandoned: {nid}" for nid in result.abandoned)
+    lines.extend(f"wrote {path}" for path in written)
     return "\n".join(lines)

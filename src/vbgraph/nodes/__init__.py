@@ -17,6 +17,7 @@ from .file_sink import FileSink
 from .file_source import FileSource
 from .gain import Gain
 from .log import Log
+from .log_turns import LogTurns
 from .mixer import Mixer
 from .passthrough import Passthrough
 from .recorder import Recorder
@@ -42,6 +43,7 @@ __all__ = [
     "FileSource",
     "Gain",
     "Log",
+    "LogTurns",
     "Mixer",
     "OpenAILLM",
     "Passthrough",

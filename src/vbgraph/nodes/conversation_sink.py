@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -60,6 +61,8 @@ class ConversationSink(Node):
         self._fmt = AudioFormat(self._p.rate)
         self._tracks: dict[str, bytearray] = {"user": bytearray(), "bot": bytearray()}
         self.written = False
+        self.written_path: Path | None = None
+        """The file written (set once ``on_end`` has written it; ``vbgraph run`` prints it)."""
 
     @classmethod
     def ports(cls, params: NodeParams) -> tuple[Mapping[str, Port], Mapping[str, Port]]:
@@ -90,3 +93,4 @@ class ConversationSink(Node):
         with WavWriter(self._p.path, self._fmt) as out:
             out.write(mix_s16([bytes(user), bytes(bot)]) if size else b"")
         self.written = True
+        self.written_path = Path(self._p.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar, Final, Literal
 
 from pydantic import Field
@@ -92,6 +93,11 @@ class FileSink(Node):
     def __init__(self, node_id: str, params: NodeParams, ctx: NodeContext) -> None:
         super().__init__(node_id, params, ctx)
         self._out = WavOutput(typed(params, FileSink.Params).path)
+
+    @property
+    def written_path(self) -> Path | None:
+        """The file written, once a frame has created it (``vbgraph run`` prints it)."""
+        return None if self._out.format is None else Path(self._out.path)
 
     @property
     def frames_written(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -88,6 +89,12 @@ class Recorder(Node):
             self.kept.append(frame)
         if self._file is not None:
             self._file.write(frame)
+
+    @property
+    def written_path(self) -> Path | None:
+        """The WAV file written, once a frame has created it (``vbgraph run`` prints it)."""
+        f = self._file
+        return None if f is None or f.format is None else Path(f.path)
 
     def audio(self) -> bytes:
         """The audio seen so far, as one buffer (needs ``keep: true``)."""
