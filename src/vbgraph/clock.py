@@ -15,7 +15,9 @@ therefore runs in milliseconds, in the same order every time.
 
 Real I/O still works on the virtual loop: sockets are polled before each jump,
 and ``autojump_threshold`` (real seconds) lets a test wait a little for a real
-peer before time jumps. If every task waits and there is no timer and no I/O to
+peer before time jumps. While a call runs in an executor thread
+(``loop.run_in_executor``, ``asyncio.to_thread``: speech models), time does not
+jump at all: thread work takes zero virtual time. If every task waits and there is no timer and no I/O to
 wake anything, the loop raises :class:`~vbgraph.errors.SessionError` after
 ``deadlock_after`` real seconds instead of hanging.
 """
@@ -88,6 +90,7 @@ class _AutojumpSelector(selectors.BaseSelector):
         self._real = real
         self._clock = clock
         self.next_timer: Any = None  # set by the loop: returns the earliest timer's time
+        self.threads_busy: Any = lambda: False  # set by the loop: executor work in flight?
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
@@ -105,6 +108,11 @@ class _AutojumpSelector(selectors.BaseSelector):
         ready = self._real.select(clock.autojump_threshold)
         if ready:
             return ready
+        if self.threads_busy():
+            # Work is running in an executor thread (a speech model, say): time
+            # must not jump past it. Wait for real until it posts its result
+            # (the loop's self-pipe wakes this select).
+            return self._real.select(clock.deadlock_after)
         if timeout is None:
             # No timer at all: only real I/O (or another thread) can wake us.
             ready = self._real.select(clock.deadlock_after)
@@ -138,9 +146,30 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, clock: VirtualClock) -> None:
         self._virtual_clock = clock
+        self._in_executor: int = 0
         selector = _AutojumpSelector(selectors.DefaultSelector(), clock)
         super().__init__(selector)
         selector.next_timer = self._earliest_timer
+        selector.threads_busy = lambda: self._in_executor > 0
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Any, *args: Any
+    ) -> asyncio.Future[Any]:
+        """As the base loop; virtual time holds still while the call runs in its thread.
+
+        Threads run in real time, so jumping ahead while one works would make
+        a 400 ms model call take no time at all and reorder everything after
+        it. Holding time still instead makes thread work take zero virtual
+        time: runs stay deterministic in order, not in measured duration.
+        """
+        future = super().run_in_executor(executor, func, *args)
+        self._in_executor += 1
+
+        def done(_: asyncio.Future[Any]) -> None:
+            self._in_executor -= 1
+
+        future.add_done_callback(done)
+        return future
 
     def _earliest_timer(self) -> float | None:
         # asyncio keeps timers in the heap ``_scheduled`` (stable since 3.4) and

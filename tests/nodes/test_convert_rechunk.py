@@ -77,3 +77,12 @@ def test_speech_read_in_odd_blocks_comes_out_in_20ms_frames() -> None:
     assert all(len(f.data) == 640 for f in frames[:-1])
     _, speech = read_wav(SPEECH)
     assert b"".join(bytes(f.data) for f in frames) == speech
+
+
+def test_a_gap_in_the_input_is_kept_in_the_output() -> None:
+    """Frames after a 500 ms jump in pts carry the jumped time."""
+    node, out = make_node(ConvertRechunk, chunk_ms=20)
+    node.process("in", audio(b"\x00\x00" * 640, FMT, pts=0))
+    node.process("in", audio(b"\x00\x00" * 640, FMT, pts=540_000_000))
+    frames = [f for _, f in out if isinstance(f, AudioFrame)]
+    assert [f.pts for f in frames] == [0, 20_000_000, 540_000_000, 560_000_000]

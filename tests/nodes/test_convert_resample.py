@@ -291,3 +291,14 @@ class TestEngines:
         )
         with pytest.raises(ConfigError, match="16000 -> 11025"):
             g.compile()
+
+
+def test_a_gap_in_the_input_is_kept_in_the_output() -> None:
+    """Two bursts 1 s apart at 16 kHz come out at 48 kHz with the 1 s gap (within 2 ms)."""
+    node, out = make_node(ConvertResample, rate=48000)
+    node.process("in", audio(b"\x01\x00" * 3200, AudioFormat(16000), pts=0))
+    node.process("in", audio(b"\x01\x00" * 3200, AudioFormat(16000), pts=1_200_000_000))
+    frames = [f for _, f in out if isinstance(f, AudioFrame)]
+    second = [f for f in frames if f.pts >= 1_000_000_000]
+    assert second, "the second burst was packed against the first"
+    assert abs(second[0].pts - 1_200_000_000) <= 2_000_000

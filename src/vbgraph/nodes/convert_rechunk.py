@@ -9,11 +9,12 @@ from pydantic import Field
 
 from ..dsp.ring import Rechunker
 from ..errors import AudioFormatError
-from ..formats import AudioFormat, Encoding, pts_ns
+from ..formats import AudioFormat, Encoding
 from ..frames import AudioFrame, Frame
 from ..node import Node, NodeContext, NodeParams, Port, audio_port
 from ..registry import register
 from ._params import typed
+from ._timeline import Timeline
 
 __all__ = ["ConvertRechunk"]
 
@@ -38,10 +39,11 @@ class ConvertRechunk(Node):
     without copying where a frame lies inside one input chunk.
 
     Output ``pts`` come from the count of output samples since the first input
-    frame (no drift). At the end of the stream the last partial frame is
-    emitted as it is, or padded with silence to a full frame with
-    ``pad_last: true``. An interruption drops the partial frame and re-anchors
-    ``pts`` at the next input.
+    frame (no drift); a gap in the input's ``pts`` is kept in the output. At
+    the end of the stream the last partial frame is emitted as it is, or
+    padded with silence to a full frame with ``pad_last: true``. An
+    interruption drops the partial frame and re-anchors ``pts`` at the next
+    input.
     """
 
     type_name: ClassVar[str] = "convert.rechunk"
@@ -70,8 +72,8 @@ class ConvertRechunk(Node):
         self._fmt: AudioFormat | None = None
         self._rechunker: Rechunker | None = None
         self._samples = 0  # samples per output frame
-        self._t0: int | None = None
-        self._sent = 0  # output frames since t0
+        self._time: Timeline | None = None
+        self._sent = 0  # output frames since the first input
         self._epoch = 0
 
     @classmethod
@@ -99,9 +101,10 @@ class ConvertRechunk(Node):
         rechunker = self._rechunker
         if rechunker is None or frame.fmt != self._fmt:
             rechunker = self._open(frame.fmt)
-        if self._t0 is None:
-            self._t0 = frame.pts
+        if self._time is None:
+            self._time = Timeline(frame.pts, frame.fmt.rate)
             self._sent = 0
+        self._time.observe(frame.pts, frame.samples)
         self._epoch = frame.epoch
         for chunk in rechunker.push(frame.data):
             self._send(chunk)
@@ -123,7 +126,7 @@ class ConvertRechunk(Node):
         """Drop the partial frame; the next input re-anchors ``pts``."""
         if self._rechunker is not None:
             self._rechunker.reset()
-        self._t0 = None
+        self._time = None
 
     def _open(self, fmt: AudioFormat) -> Rechunker:
         if self._rechunker is not None and self._rechunker.pending:
@@ -138,7 +141,7 @@ class ConvertRechunk(Node):
 
     def _send(self, data: memoryview | bytes) -> None:
         fmt = self._fmt
-        assert fmt is not None and self._t0 is not None
-        pts = pts_ns(self._sent * self._samples, fmt.rate, self._t0)
+        assert fmt is not None and self._time is not None
+        pts = self._time.out_pts(self._sent * self._samples, fmt.rate)
         self._sent += 1
         self.emit("out", AudioFrame(data, fmt, pts=pts, epoch=self._epoch))

@@ -9,13 +9,14 @@ from pydantic import Field
 
 from ..dsp.resample import Resampler
 from ..errors import AudioFormatError
-from ..formats import AudioFormat, pts_ns
+from ..formats import AudioFormat
 from ..frames import AudioFrame, Frame
 from ..node import Node, NodeContext, NodeParams, Port, audio_port
 from ..registry import register
 from ._params import typed
 from ._ports import pcm_in
 from ._resample_backends import ResampleBackend, open_backend, uses_compiled
+from ._timeline import Timeline
 
 __all__ = ["ConvertResample"]
 
@@ -53,6 +54,8 @@ class ConvertResample(Node):
     *Time.* Output ``pts`` count output samples from the first input frame's
     ``pts``: both engines align output with the input's start, so output
     sample ``k`` is at ``t0 + k / rate`` however the chunks fall, with no drift.
+    A gap in the input (a jump in ``pts``, e.g. silence between two replies)
+    shifts the output by the same amount, so the gap is kept.
 
     *Interruption.* ``on_interrupt`` clears the filter history (no audio of the
     old turn leaks into the new one) and re-anchors ``pts`` at the next frame.
@@ -90,7 +93,7 @@ class ConvertResample(Node):
         self._stream: ResampleBackend | None = None
         self._in_fmt: AudioFormat | None = None
         self._out_fmt: AudioFormat | None = None
-        self._t0: int | None = None  # pts of the first input frame since start/interrupt
+        self._time: Timeline | None = None  # set by the first frame since start/interrupt
         self._sent = 0  # output sample frames emitted since then
         self._epoch = 0
 
@@ -138,8 +141,9 @@ class ConvertResample(Node):
             raise AudioFormatError(
                 f"convert.resample '{self.id}': frame in {fmt} after frames in {self._in_fmt}"
             )
-        if self._t0 is None:
-            self._t0 = frame.pts
+        if self._time is None:
+            self._time = Timeline(frame.pts, fmt.rate)
+        self._time.observe(frame.pts, frame.samples)
         self._epoch = frame.epoch
         if frame.data:
             self._send(stream.process(frame.data))
@@ -147,14 +151,14 @@ class ConvertResample(Node):
     def on_end(self) -> None:
         """Flush the engine's tail (the samples it held back as history)."""
         stream, self._stream = self._stream, None
-        if stream is not None and self._t0 is not None:
+        if stream is not None and self._time is not None:
             self._send(stream.flush())
 
     def on_interrupt(self, epoch: int) -> None:
         """Drop the filter history and re-anchor ``pts`` at the next frame."""
         if self._stream is not None:
             self._stream.reset()
-        self._t0 = None
+        self._time = None
         self._sent = 0
 
     @property
@@ -169,10 +173,10 @@ class ConvertResample(Node):
         return self._stream
 
     def _send(self, out: bytes) -> None:
-        assert self._out_fmt is not None and self._t0 is not None
+        assert self._out_fmt is not None and self._time is not None
         count = len(out) // self._out_fmt.frame_bytes
         if not count:
             return
-        pts = pts_ns(self._sent, self._rate, self._t0)
+        pts = self._time.out_pts(self._sent, self._rate)
         self._sent += count
         self.emit("out", AudioFrame(out, self._out_fmt, pts=pts, epoch=self._epoch))
