@@ -17,9 +17,10 @@ Real I/O still works on the virtual loop: sockets are polled before each jump,
 and ``autojump_threshold`` (real seconds) lets a test wait a little for a real
 peer before time jumps. While a call runs in an executor thread
 (``loop.run_in_executor``, ``asyncio.to_thread``: speech models), time does not
-jump at all: thread work takes zero virtual time. If every task waits and there is no timer and no I/O to
-wake anything, the loop raises :class:`~vbgraph.errors.SessionError` after
-``deadlock_after`` real seconds instead of hanging.
+jump at all: thread work takes zero virtual time. If every task waits and
+there is no timer and no I/O to wake anything, the loop raises
+:class:`~vbgraph.errors.SessionError` after ``deadlock_after`` real seconds
+instead of hanging.
 """
 
 from __future__ import annotations
