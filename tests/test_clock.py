@@ -94,14 +94,17 @@ class TestThreads:
     """Virtual time holds still while executor threads work."""
 
     def test_a_timer_does_not_overtake_a_running_thread(self) -> None:
-        """A 50 ms thread call finishes before a timer due at 1 ms virtual time fires."""
-        import time
+        """A CPU-bound thread call finishes before a timer due at 1 ms virtual time fires."""
+
+        def work() -> str:
+            sum(range(3_000_000))  # tens of ms of real CPU time, no sleeping
+            return "thread"
 
         async def main() -> list[str]:
             loop = asyncio.get_running_loop()
             order: list[str] = []
             loop.call_later(0.001, order.append, "timer")
-            order.append(await loop.run_in_executor(None, lambda: time.sleep(0.05) or "thread"))
+            order.append(await loop.run_in_executor(None, work))
             await asyncio.sleep(0.01)
             return order
 
