@@ -16,7 +16,6 @@ import importlib.abc
 import importlib.machinery
 import itertools
 import os
-import sys
 import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -30,8 +29,8 @@ from vbgraph.errors import AudioFormatError, UsageError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # a missing build is reported below
-    import vbgraph.dsp
-    from vbgraph.dsp import _g711_ref, g711
+    from tests.dsp.fallback_support import reimport_without_compiled
+from vbgraph.dsp import _g711_ref, g711
 
 _g711_c: types.ModuleType | None
 try:
@@ -45,7 +44,6 @@ else:
 # On CI (CI=true) or with VBGRAPH_REQUIRE_COMPILED=1, a missing compiled module fails.
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true")
 REQUIRE_COMPILED = ON_CI or os.environ.get("VBGRAPH_REQUIRE_COMPILED") == "1"
-FALLBACK_MESSAGE = r"^vbgraph: compiled DSP module missing, using the numpy fallback \(slower\)$"
 
 ALL_S16 = np.arange(-32768, 32768, dtype="<i2").tobytes()
 ALL_CODES = bytes(range(256))
@@ -515,20 +513,6 @@ class TestAudioopCompatibility:
         assert (np.abs(ours[differ].astype(int) - theirs[differ]) == 1).all()
 
 
-class _BlockCompiled(importlib.abc.MetaPathFinder):
-    """Makes ``import vbgraph.dsp._g711_c`` fail, as on a machine without the wheel."""
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: types.ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == "vbgraph.dsp._g711_c":
-            raise ImportError("blocked by the test")
-        return None
-
-
 class TestFallback:
     """Choosing between the compiled module and the numpy reference at import."""
 
@@ -536,18 +520,8 @@ class TestFallback:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Without _g711_c, g711 uses the numpy reference and warns exactly once, at import."""
-        monkeypatch.setattr(sys, "meta_path", [_BlockCompiled(), *sys.meta_path])
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp._g711_c", raising=False)
-        monkeypatch.delattr(vbgraph.dsp, "_g711_c", raising=False)
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp.g711")
-        monkeypatch.setattr(vbgraph.dsp, "g711", g711, raising=False)  # restored after
-
-        with pytest.warns(RuntimeWarning, match=FALLBACK_MESSAGE) as record:
-            fresh = importlib.import_module("vbgraph.dsp.g711")
-        assert len(record) == 1
-        assert fresh is not g711
+        fresh = reimport_without_compiled(monkeypatch, "g711")
         assert fresh.IMPLEMENTATION == "numpy"
-        assert importlib.import_module("vbgraph.dsp.g711") is fresh
         assert fresh.ulaw_encode(s16(0, -1, 32767)) == b"\xff\x7f\x80"
         assert fresh.alaw_decode(b"\xd5\x55") == s16(8, -8)
 

@@ -8,14 +8,10 @@ compiled tests skip, except on CI (``CI=true``) or with
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.machinery
 import itertools
 import math
 import os
 import struct
-import sys
 import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -31,8 +27,8 @@ with warnings.catch_warnings():
     # Without the compiled module, importing pcm warns (TestFallback checks that);
     # here the missing module is reported by TestPcmCompiled instead.
     warnings.simplefilter("ignore", RuntimeWarning)
-    import vbgraph.dsp
-    from vbgraph.dsp import _pcm_ref, pcm
+    from tests.dsp.fallback_support import reimport_without_compiled
+from vbgraph.dsp import _pcm_ref, pcm
 
 _pcm_c: types.ModuleType | None
 try:
@@ -47,7 +43,6 @@ else:
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true")
 REQUIRE_COMPILED = ON_CI or os.environ.get("VBGRAPH_REQUIRE_COMPILED") == "1"
 FLT_MAX = float(np.finfo(np.float32).max)
-FALLBACK_MESSAGE = r"^vbgraph: compiled DSP module missing, using the numpy fallback \(slower\)$"
 
 ALL_S16 = np.arange(-32768, 32768, dtype="<i2").tobytes()
 
@@ -707,20 +702,6 @@ class TestDbToGain:
         assert pcm.db_to_gain(-math.inf) == 0.0
 
 
-class _BlockCompiled(importlib.abc.MetaPathFinder):
-    """Makes ``import vbgraph.dsp._pcm_c`` fail, as on a machine without the wheel."""
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: types.ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == "vbgraph.dsp._pcm_c":
-            raise ImportError("blocked by the test")
-        return None
-
-
 class TestFallback:
     """Choosing between the compiled module and the numpy reference at import."""
 
@@ -728,19 +709,8 @@ class TestFallback:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Without _pcm_c, pcm uses the numpy reference and warns exactly once, at import."""
-        monkeypatch.setattr(sys, "meta_path", [_BlockCompiled(), *sys.meta_path])
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp._pcm_c", raising=False)
-        monkeypatch.delattr(vbgraph.dsp, "_pcm_c", raising=False)
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp.pcm")
-        monkeypatch.setattr(vbgraph.dsp, "pcm", pcm)  # restored after the test
-
-        with pytest.warns(RuntimeWarning, match=FALLBACK_MESSAGE) as record:
-            fresh = importlib.import_module("vbgraph.dsp.pcm")
-        assert len(record) == 1
-        assert fresh is not pcm
+        fresh = reimport_without_compiled(monkeypatch, "pcm")
         assert fresh.IMPLEMENTATION == "numpy"
-        # Using it, or importing it again, warns no more (warnings are errors here).
-        assert importlib.import_module("vbgraph.dsp.pcm") is fresh
         assert fresh.gain_s16(s16(1, 3, 5), 0.5) == s16(0, 2, 2)
         assert fresh.f32_to_s16(f32(1.0)) == s16(32767)
 

@@ -12,13 +12,9 @@ out; after flush F(n) = floor(n L / M + 1/2).
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.machinery
 import itertools
 import math
 import os
-import sys
 import types
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,6 +25,7 @@ import soxr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from tests.dsp.fallback_support import reimport_without_compiled
 
 from vbgraph.errors import AudioFormatError, ConfigError, UsageError
 from vbgraph.typing import BytesLike
@@ -37,7 +34,6 @@ with warnings.catch_warnings():
     # Without the compiled module, importing resample warns (TestFallback checks
     # that); here the missing module is reported by TestResamplerCompiled instead.
     warnings.simplefilter("ignore", RuntimeWarning)
-    import vbgraph.dsp
     from vbgraph.dsp import _resample_ref, resample
     from vbgraph.dsp.resample import SUPPORTED_RATES, Resampler, is_supported
 
@@ -52,7 +48,6 @@ else:
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true")
 REQUIRE_COMPILED = ON_CI or os.environ.get("VBGRAPH_REQUIRE_COMPILED") == "1"
-FALLBACK_MESSAGE = r"^vbgraph: compiled DSP module missing, using the numpy fallback \(slower\)$"
 
 S16, F32 = "pcm_s16le", "pcm_f32le"
 # The pairs the issue names, plus the odd 44.1 <-> 48 kHz ratio (147/160).
@@ -668,20 +663,6 @@ class TestResamplerCompiled(TestResamplerReference):
         assert r.out_frames(2**62) > 2**40
 
 
-class _BlockCompiled(importlib.abc.MetaPathFinder):
-    """Makes ``import vbgraph.dsp._resample_c`` fail, as on a machine without the wheel."""
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: types.ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == "vbgraph.dsp._resample_c":
-            raise ImportError("blocked by the test")
-        return None
-
-
 class TestFallback:
     """Choosing between the compiled module and the numpy reference at import."""
 
@@ -689,18 +670,8 @@ class TestFallback:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Without _resample_c, resample uses the numpy reference and warns once, at import."""
-        monkeypatch.setattr(sys, "meta_path", [_BlockCompiled(), *sys.meta_path])
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp._resample_c", raising=False)
-        monkeypatch.delattr(vbgraph.dsp, "_resample_c", raising=False)
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp.resample")
-        monkeypatch.setattr(vbgraph.dsp, "resample", resample)  # restored after the test
-
-        with pytest.warns(RuntimeWarning, match=FALLBACK_MESSAGE) as record:
-            fresh = importlib.import_module("vbgraph.dsp.resample")
-        assert len(record) == 1
-        assert fresh is not resample
+        fresh = reimport_without_compiled(monkeypatch, "resample")
         assert fresh.IMPLEMENTATION == "numpy"
-        assert importlib.import_module("vbgraph.dsp.resample") is fresh
         data = noise(100, 1, S16)
         assert one_call(fresh.Resampler(16000, 8000), data) == one_call(
             Resampler(16000, 8000), data

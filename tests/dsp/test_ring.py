@@ -8,12 +8,8 @@ written here, and the rechunker against slicing the joined stream.
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.machinery
 import itertools
 import os
-import sys
 import types
 import warnings
 from collections.abc import Iterator, Sequence
@@ -28,8 +24,8 @@ from vbgraph.typing import BytesLike
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # a missing build is reported below
-    import vbgraph.dsp
-    from vbgraph.dsp import _ring_ref, ring
+    from tests.dsp.fallback_support import reimport_without_compiled
+from vbgraph.dsp import _ring_ref, ring
 
 _ring_c: types.ModuleType | None
 try:
@@ -43,7 +39,6 @@ else:
 # On CI (CI=true) or with VBGRAPH_REQUIRE_COMPILED=1, a missing compiled module fails.
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true")
 REQUIRE_COMPILED = ON_CI or os.environ.get("VBGRAPH_REQUIRE_COMPILED") == "1"
-FALLBACK_MESSAGE = r"^vbgraph: compiled DSP module missing, using the numpy fallback \(slower\)$"
 PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.differing_executors])
 FRAME_20MS_16K = 640  # 20 ms of 16 kHz mono int16
 
@@ -512,20 +507,6 @@ class TestRechunkerCompiled(TestRechunkerReference):
     backend = _ring_c
 
 
-class _BlockCompiled(importlib.abc.MetaPathFinder):
-    """Makes ``import vbgraph.dsp._ring_c`` fail, as on a machine without the wheel."""
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: types.ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == "vbgraph.dsp._ring_c":
-            raise ImportError("blocked by the test")
-        return None
-
-
 class TestFallback:
     """Choosing between the compiled module and the Python reference at import."""
 
@@ -533,17 +514,8 @@ class TestFallback:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Without _ring_c, ring uses the Python reference and warns exactly once, at import."""
-        monkeypatch.setattr(sys, "meta_path", [_BlockCompiled(), *sys.meta_path])
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp._ring_c", raising=False)
-        monkeypatch.delattr(vbgraph.dsp, "_ring_c", raising=False)
-        monkeypatch.delitem(sys.modules, "vbgraph.dsp.ring")
-        monkeypatch.setattr(vbgraph.dsp, "ring", ring, raising=False)  # restored after
-
-        with pytest.warns(RuntimeWarning, match=FALLBACK_MESSAGE) as record:
-            fresh = importlib.import_module("vbgraph.dsp.ring")
-        assert len(record) == 1
+        fresh = reimport_without_compiled(monkeypatch, "ring")
         assert fresh.IMPLEMENTATION == "python"
-        assert importlib.import_module("vbgraph.dsp.ring") is fresh
         assert [bytes(f) for f in fresh.Rechunker(2).push(b"abcde")] == [b"ab", b"cd"]
         rb = fresh.RingBuffer(2)
         assert rb.write_overwrite(b"xyz") == 1
