@@ -48,7 +48,7 @@ import inspect
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, ClassVar, Protocol
+from typing import TYPE_CHECKING, Annotated, ClassVar, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
@@ -70,6 +70,9 @@ __all__ = [
     "frame_port",
     "text_port",
 ]
+
+
+_T = TypeVar("_T")
 
 
 class NodeParams(BaseModel):
@@ -194,6 +197,16 @@ class NodeContext:
         """Session time now, in ns."""
         return self._session.clock.now_ns()
 
+    def attachment(self, kind: type[_T]) -> _T | None:
+        """The object of type ``kind`` the session's owner attached, if any.
+
+        A server attaches per-connection objects (a transport's
+        :class:`~vbgraph.transports.link.CallLink`) when it makes the session;
+        the transport nodes of the graph find their caller this way.
+        """
+        found = self._session.attachments.get(kind)
+        return found if isinstance(found, kind) else None
+
     def publish(self, event: Event) -> None:
         """Publish ``event`` on the session bus (stamped with this node's id if unset)."""
         self._session.publish(event, self.node_id)
@@ -226,6 +239,7 @@ class _SessionLike(Protocol):
 
     epoch: int
     session_id: str
+    attachments: Mapping[type, object]
 
     @property
     def clock(self) -> Clock: ...

@@ -25,6 +25,8 @@ from .silence import Silence
 from .stt_whisper import SttWhisper
 from .tee import Tee
 from .tone import Tone
+from .transport_in import TransportIn
+from .transport_out import TransportOut
 from .tts_piper import TtsPiper
 from .turn import Turn
 from .vad_native import VadNative
@@ -52,6 +54,8 @@ __all__ = [
     "SttWhisper",
     "Tee",
     "Tone",
+    "TransportIn",
+    "TransportOut",
     "TtsPiper",
     "Turn",
     "VadNative",

@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -188,8 +188,11 @@ class Session:
         debug: bool = False,
         cancel_timeout: float = 2.0,
         drain_timeout: float | None = None,
+        attachments: Iterable[object] = (),
     ) -> None:
         self.plan = plan
+        self.attachments: Mapping[type, object] = {type(a): a for a in attachments}
+        """Per-session objects for the nodes (``NodeContext.attachment``), by type."""
         self.session_id = session_id or f"{plan.name}-{next(_session_ids)}"
         self.debug = debug
         self.cancel_timeout = cancel_timeout

@@ -1,0 +1,151 @@
+"""The ``transport.out`` node: the bot's audio to the caller, paced at real time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ..dsp.convert import FormatConverter
+from ..events import BargeInCancelled, BargeInStarted, Event
+from ..frames import AudioFrame, Frame
+from ..node import Node, NodeContext, NodeParams, Port, audio_port
+from ..registry import register
+from ..transports.link import CallLink
+from ._link import require_link
+from ._params import typed
+from ._playout import Playout, PlayoutStatistics
+
+__all__ = ["TransportOut"]
+
+
+@register
+class TransportOut(Node):
+    """Example launch line (served: ``vbgraph serve GRAPH.yaml``)::
+
+        nodes:
+          caller: {type: transport.in}
+          echo: {type: gain, db: -6}
+          speaker: {type: transport.out, chunk_ms: 20}
+        edges: [caller -> echo -> speaker]
+
+    Plays the bot's audio to the caller. Audio arrives in bursts (TTS runs
+    faster than real time) and goes into a bounded playout buffer; it leaves
+    in chunks of exactly ``chunk_ms`` at real time, without gaps while the
+    buffer holds audio, converted to the wire's format (μ-law 8 kHz for a
+    phone ...). It behaves like ``audio.playout`` (same events, pause on
+    barge-in, ``played()``), so do not put one in front of it.
+
+    On an interruption the buffer is cleared at once and the far end is told
+    to drop what it still holds (Twilio ``clear``, the WebSocket protocol's
+    ``clear`` message). At the end of each utterance a mark asks the far end
+    to report when it has been played, where the wire supports that.
+    """
+
+    type_name: ClassVar[str] = "transport.out"
+    interruptible: ClassVar[bool] = True
+    subscribes: ClassVar[tuple[type[Event], ...]] = (BargeInStarted, BargeInCancelled)
+
+    class Params(NodeParams):
+        """Parameters of ``transport.out``."""
+
+        chunk_ms: float = Field(
+            20, gt=0, le=200, allow_inf_nan=False, description="Length of every packet sent."
+        )
+        max_buffer_ms: float = Field(
+            10_000,
+            gt=0,
+            le=600_000,
+            allow_inf_nan=False,
+            description="Most bot audio held ahead of playback (bounds memory; adds no latency).",
+        )
+        overflow: Literal["block", "drop_oldest"] = Field(
+            "block", description="When the buffer is full: pace the producer, or drop (counted)."
+        )
+
+    params: Params
+    inputs: ClassVar[Mapping[str, Port]] = {
+        "in": audio_port(
+            rates=(8000, 16000, 24000, 48000),
+            channels=(1,),
+            encodings=("pcm_s16le",),
+            doc="The bot's audio, in chunks of any size.",
+        )
+    }
+    outputs: ClassVar[Mapping[str, Port]] = {}
+
+    def __init__(self, node_id: str, params: NodeParams, ctx: NodeContext) -> None:
+        super().__init__(node_id, params, ctx)
+        p = typed(params, TransportOut.Params)
+        self._playout = Playout(
+            f"transport.out '{node_id}'",
+            ctx,
+            self._deliver,
+            chunk_ms=p.chunk_ms,
+            max_buffer_ms=p.max_buffer_ms,
+            overflow=p.overflow,
+            on_drained=self._drained,
+        )
+        self._link: CallLink | None = None
+        self._converter: FormatConverter | None = None
+        self._utterances = 0
+
+    @property
+    def link(self) -> CallLink | None:
+        """The caller's link (after start)."""
+        return self._link
+
+    def played(self, epoch: int | None = None) -> int:
+        """Sample frames of bot audio sent in ``epoch`` (default: the current one)."""
+        return self._playout.played(epoch)
+
+    def statistics(self) -> PlayoutStatistics:
+        """The playout buffer's counters (the link has its own ``statistics()``)."""
+        return self._playout.statistics()
+
+    def start(self) -> None:
+        """Find the caller and start the playout clock."""
+        self._link = require_link(self.ctx, self.type_name)
+        self._playout.fill_silence = self._link.continuous
+        self._playout.start()
+
+    async def process(self, port: str, frame: Frame) -> None:
+        """Buffer the bot's audio (waits for room when full, with ``overflow: block``)."""
+        if type(frame) is AudioFrame:
+            await self._playout.write(frame)
+
+    async def run(self) -> None:
+        """The playout clock."""
+        await self._playout.run()
+
+    async def on_end(self) -> None:
+        """Play out what is buffered."""
+        await self._playout.finish()
+
+    def on_event(self, event: Event) -> None:
+        """Barge-in pauses the bot; a false one resumes it."""
+        self._playout.on_event(event)
+
+    def on_interrupt(self, epoch: int) -> None:
+        """Drop buffered audio here and at the far end."""
+        self._playout.clear()
+        if self._converter is not None:
+            self._converter.reset()
+        if self._link is not None:
+            self._link.clear(epoch)
+
+    def _deliver(self, frame: AudioFrame) -> None:
+        link = self._link
+        assert link is not None
+        conv = self._converter
+        if conv is None or conv.src != frame.fmt:
+            conv = self._converter = FormatConverter(frame.fmt, link.bot_format)
+        payload = bytes(conv.process(frame.data))
+        link.send_audio(payload, len(payload) // link.bot_format.frame_bytes, frame.epoch)
+
+    def _drained(self) -> None:
+        # The utterance played to its end: ask the far end to confirm it heard it all.
+        if self._link is not None:
+            self._utterances += 1
+            self._link.mark(f"utterance-{self._utterances}")

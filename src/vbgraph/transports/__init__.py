@@ -1,0 +1,13 @@
+"""Transports: how a caller's audio reaches a session and the bot's audio reaches the caller.
+
+Every transport is a sans-I/O ``protocol`` module (wire messages ⇄ audio and
+control) plus an asyncio shell that the server (:mod:`vbgraph.serve`) runs per
+connection. Shell and graph meet in a :class:`~vbgraph.transports.link.CallLink`
+attached to the session; the graph's ``transport.in`` and ``transport.out``
+nodes read and write it, whatever the transport is. One graph therefore
+serves a phone call, a browser and a WebSocket client alike.
+"""
+
+from .link import CallLink, OutboundAudio, OutboundClear, OutboundMark
+
+__all__ = ["CallLink", "OutboundAudio", "OutboundClear", "OutboundMark"]
