@@ -13,10 +13,15 @@ import pytest
 from nodes_support import SPEECH
 
 import vbgraph.nodes
+from vbgraph.formats import AudioFormat
 from vbgraph.graph.load import loads
+from vbgraph.io.wav import read_wav
 from vbgraph.node import Node
 from vbgraph.registry import default_registry
 from vbgraph.runner import run
+from vbgraph.testing import VirtualClock, simulate_call
+
+PCM16K = AudioFormat(16000)
 
 BUILTINS = {
     "agent.rules": "agent_rules",
@@ -40,6 +45,8 @@ BUILTINS = {
     "stt.whisper": "stt_whisper",
     "tee": "tee",
     "tone": "tone",
+    "transport.in": "transport_in",
+    "transport.out": "transport_out",
     "tts.piper": "tts_piper",
     "turn": "turn",
     "vad.native": "vad_native",
@@ -117,6 +124,13 @@ def test_the_example_launch_line_runs(
     graph = loads(example_of(builtin(type_name)), base_dir=tmp_path)
     types = {spec.type for spec in graph.to_spec().nodes.values()}
     assert type_name in types
-    result = run(graph, virtual_time=True)
+    if "transport.in" in types:
+        # A served graph needs a caller: play the speech sample as one.
+        pcm = read_wav(SPEECH)[1][: 16000 * 2]
+        call = VirtualClock().run(simulate_call(graph.compile(), pcm, caller_format=PCM16K))
+        result = call.result
+        assert call.bot_audio
+    else:
+        result = run(graph, virtual_time=True)
     assert result.ok, result.errors
     capsys.readouterr()

@@ -16,7 +16,7 @@ from ..registry import register
 from ._params import typed
 from ._playout import Playout, PlayoutStatistics
 
-__all__ = ["AudioPlayout", "PlayoutStatistics"]
+__all__ = ["AudioPlayout"]
 
 _PCM = ("pcm_s16le", "pcm_f32le", "mulaw", "alaw")
 

@@ -13,26 +13,16 @@ from ..frames import AudioFrame
 from ..node import Node, NodeContext, NodeParams, Port, audio_port
 from ..registry import register
 from ..transports.link import CallLink
+from ..transports.names import TRANSPORTS, TransportName
 from ._link import require_link
 from ._params import typed
 
-__all__ = ["TRANSPORTS", "TransportIn", "TransportName"]
-
-TransportName = Literal["websocket", "twilio", "telnyx", "plivo", "exotel", "vonage", "webrtc"]
-TRANSPORTS: tuple[TransportName, ...] = (
-    "websocket",
-    "twilio",
-    "telnyx",
-    "plivo",
-    "exotel",
-    "vonage",
-    "webrtc",
-)
+__all__ = ["TransportIn"]
 
 
 @register
 class TransportIn(Node):
-    """Example launch line (served: ``vbgraph serve GRAPH.yaml``)::
+    """Example launch line::
 
         nodes:
           caller: {type: transport.in, sample_rate: 16000, transports: [websocket, twilio]}
@@ -40,7 +30,8 @@ class TransportIn(Node):
           speaker: {type: transport.out}
         edges: [caller -> echo -> speaker]
 
-    The caller's audio as the graph wants it. ``vbgraph serve`` exposes the
+    The caller's audio as the graph wants it (serve the graph with
+    ``vbgraph serve GRAPH.yaml``). The server exposes the
     graph on every transport listed in ``transports`` and makes a session per
     connection; whatever arrives (μ-law 8 kHz from a phone, Opus from a
     browser, PCM from a WebSocket client) leaves here as int16 mono at

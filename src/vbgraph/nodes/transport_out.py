@@ -22,7 +22,7 @@ __all__ = ["TransportOut"]
 
 @register
 class TransportOut(Node):
-    """Example launch line (served: ``vbgraph serve GRAPH.yaml``)::
+    """Example launch line::
 
         nodes:
           caller: {type: transport.in}
@@ -111,16 +111,34 @@ class TransportOut(Node):
         self._playout.start()
 
     async def process(self, port: str, frame: Frame) -> None:
-        """Buffer the bot's audio (waits for room when full, with ``overflow: block``)."""
-        if type(frame) is AudioFrame:
-            await self._playout.write(frame)
+        """Convert the bot's audio to the wire format and buffer it for playout.
+
+        Converting before the buffer (not per packet) keeps every packet
+        exactly ``chunk_ms`` of wire audio, whatever the resampler holds back.
+        Waits for room when the buffer is full (``overflow: block``).
+        """
+        if type(frame) is not AudioFrame:
+            return
+        link = self._link
+        assert link is not None
+        conv = self._converter
+        if conv is None or conv.src != frame.fmt:
+            conv = self._converter = FormatConverter(frame.fmt, link.bot_format)
+        data = conv.process(frame.data)
+        if len(data):
+            await self._playout.write(frame.with_data(data, link.bot_format))
 
     async def run(self) -> None:
         """The playout clock."""
         await self._playout.run()
 
     async def on_end(self) -> None:
-        """Play out what is buffered."""
+        """Play out what is buffered, the converter's tail included."""
+        link, conv = self._link, self._converter
+        if link is not None and conv is not None:
+            tail = conv.flush()
+            if tail:
+                await self._playout.write(AudioFrame(tail, link.bot_format, epoch=self.ctx.epoch))
         await self._playout.finish()
 
     def on_event(self, event: Event) -> None:
@@ -138,10 +156,8 @@ class TransportOut(Node):
     def _deliver(self, frame: AudioFrame) -> None:
         link = self._link
         assert link is not None
-        conv = self._converter
-        if conv is None or conv.src != frame.fmt:
-            conv = self._converter = FormatConverter(frame.fmt, link.bot_format)
-        payload = bytes(conv.process(frame.data))
+        data = frame.data
+        payload = data if isinstance(data, bytes) else bytes(data)
         link.send_audio(payload, len(payload) // link.bot_format.frame_bytes, frame.epoch)
 
     def _drained(self) -> None:
