@@ -20,6 +20,7 @@ from ..nodes.transport_in import TransportIn
 from .calls import CallManager
 from .config import ServeConfig
 from .handler import TransportHandler, load_handler
+from .metrics import render
 
 __all__ = ["Server", "ServerContext", "served_transports"]
 
@@ -70,6 +71,8 @@ class Server:
         self.context = ServerContext(
             plan, self.config, CallManager(plan, max_sessions=self.config.max_sessions)
         )
+        self.metric_labels: dict[str, str] = {}
+        """Labels on every metric (``worker`` when several processes serve)."""
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -83,6 +86,7 @@ class Server:
         app = web.Application()
         app.router.add_get("/health", self._health)
         app.router.add_get("/health/live", self._live)
+        app.router.add_get("/metrics", self._metrics)
         for handler in self.handlers:
             handler.add_routes(app, self.context)
         return app
@@ -143,6 +147,13 @@ class Server:
             "max_sessions": c.max_sessions,
         }
         return web.json_response(body, status=200 if ready else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        text = render(self.calls.metric_families(), self.metric_labels)
+        return web.Response(
+            body=text.encode(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
 
     async def _live(self, request: web.Request) -> web.Response:
         return web.json_response({"live": True})

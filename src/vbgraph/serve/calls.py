@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from ..errors import VbgraphError
 from ..graph.plan import Plan
 from ..runtime.session import Session, SessionResult
 from ..transports.link import CallLink
+from .metrics import DURATION_BUCKETS_S, Family, Histogram
 
 __all__ = ["Admission", "CallCounters", "CallManager", "CallRefused"]
 
@@ -96,6 +98,13 @@ class CallManager:
         self._refused_full = 0
         self._refused_draining = 0
         self._draining = False
+        self._links: dict[str, CallLink] = {}
+        # Totals of ended calls, for /metrics (live calls are read when scraped).
+        self._by_transport: Counter[tuple[str, str]] = Counter()
+        self._ended_lost_frames = 0
+        self._ended_link_drops: Counter[str] = Counter()
+        self._errors_by_type: Counter[str] = Counter()
+        self._durations = Histogram(DURATION_BUCKETS_S)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -131,7 +140,9 @@ class CallManager:
             self.plan, session_id=admission.call_id, debug=self.debug, attachments=[link]
         )
         self.sessions[session.session_id] = session
+        self._links[session.session_id] = link
         self._started += 1
+        self._by_transport[(link.transport, "started")] += 1
         result: SessionResult | None = None
         try:
             await session.start()
@@ -149,13 +160,117 @@ class CallManager:
         finally:
             link.close_output()
             del self.sessions[session.session_id]
+            del self._links[session.session_id]
             self._active -= 1
             self._ended += 1
+            self._by_transport[(link.transport, "ended")] += 1
             if result is None or not result.ok:
                 self._failed += 1
+                self._by_transport[(link.transport, "failed")] += 1
+            self._account(link, result)
             if self._active == 0:
                 self._idle.set()
         return result
+
+    def _account(self, link: CallLink, result: SessionResult | None) -> None:
+        stats = link.statistics()
+        self._ended_link_drops["inbound_bytes"] += stats.inbound_dropped_bytes
+        self._ended_link_drops["outbound_chunks"] += stats.outbound_dropped_chunks
+        if result is None:
+            return
+        self._ended_lost_frames += result.frames_lost
+        self._durations.observe(result.duration_ns / 1e9)
+        for err in result.errors:
+            planned = self.plan.nodes.get(err.node_id)
+            self._errors_by_type[planned.cls.type_name if planned else "?"] += 1
+
+    def metric_families(self) -> list[Family]:
+        """What ``/metrics`` shows about calls (see :mod:`vbgraph.serve.metrics`)."""
+        c = self.counters()
+        live_lost = sum(
+            e.lost for s in self.sessions.values() for e in s.edge_statistics().values()
+        )
+        link_drops = Counter(self._ended_link_drops)
+        active: Counter[str] = Counter()
+        for link in self._links.values():
+            st = link.statistics()
+            link_drops["inbound_bytes"] += st.inbound_dropped_bytes
+            link_drops["outbound_chunks"] += st.outbound_dropped_chunks
+            active[link.transport] += 1
+
+        def by_transport(what: str) -> list[tuple[dict[str, str], float]]:
+            return [
+                ({"transport": t}, n)
+                for (t, w), n in sorted(self._by_transport.items())
+                if w == what
+            ]
+
+        return [
+            Family(
+                "vbgraph_sessions_active",
+                "gauge",
+                "Calls running now.",
+                [({}, c.active)] + [({"transport": t}, n) for t, n in sorted(active.items())],
+            ),
+            Family(
+                "vbgraph_sessions_max",
+                "gauge",
+                "Most concurrent calls (max_sessions).",
+                [({}, c.max_sessions)],
+            ),
+            Family(
+                "vbgraph_calls_started_total", "counter", "Calls started.", by_transport("started")
+            ),
+            Family("vbgraph_calls_ended_total", "counter", "Calls ended.", by_transport("ended")),
+            Family(
+                "vbgraph_calls_failed_total",
+                "counter",
+                "Calls that ended with node errors or failed to start.",
+                by_transport("failed"),
+            ),
+            Family(
+                "vbgraph_calls_refused_total",
+                "counter",
+                "Calls refused, by reason.",
+                [
+                    ({"reason": "full"}, c.refused_full),
+                    ({"reason": "draining"}, c.refused_draining),
+                ],
+            ),
+            Family(
+                "vbgraph_frames_lost_total",
+                "counter",
+                "Frames that did not reach their consumer (queue drops, stale, flushed, failed).",
+                [({}, self._ended_lost_frames + live_lost)],
+            ),
+            Family(
+                "vbgraph_transport_dropped_total",
+                "counter",
+                "Audio dropped at the transport buffers (inbound bytes, outbound chunks).",
+                [
+                    ({"direction": "inbound", "unit": "bytes"}, link_drops["inbound_bytes"]),
+                    ({"direction": "outbound", "unit": "chunks"}, link_drops["outbound_chunks"]),
+                ],
+            ),
+            Family(
+                "vbgraph_node_errors_total",
+                "counter",
+                "Node errors, by node type.",
+                [({"node_type": t}, n) for t, n in sorted(self._errors_by_type.items())],
+            ),
+            Family(
+                "vbgraph_draining",
+                "gauge",
+                "1 while the server drains for shutdown.",
+                [({}, int(c.draining))],
+            ),
+            Family(
+                "vbgraph_call_duration_seconds",
+                "histogram",
+                "Duration of ended calls.",
+                histograms=[({}, self._durations)],
+            ),
+        ]
 
     # -- shutdown ----------------------------------------------------------------------
 
