@@ -34,7 +34,8 @@ class RequestCallHandler:
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
-        self.holding = 0
+        self.held = asyncio.Event()
+        """Set once a /hold call is running."""
 
     def add_routes(self, app: web.Application, server: ServerContext) -> None:
         async def call(request: web.Request) -> web.Response:
@@ -63,7 +64,7 @@ class RequestCallHandler:
             except CallRefused as exc:
                 return web.json_response({"error": exc.reason}, status=503)
             link = CallLink("request", PCM, PCM, call_id=admission.call_id)
-            self.holding += 1
+            self.held.set()
 
             async def end_when_released() -> None:
                 await self.release.wait()

@@ -36,7 +36,7 @@ def test_a_graph_without_transport_in_is_refused_with_a_clear_error() -> None:
     plan = loads(
         "version: 1\nname: plain\nnodes:\n  t: {type: tone}\n  s: {type: log}\nedges: [t -> s]\n"
     ).compile()
-    with pytest.raises(ConfigError, match="no transport.in"):
+    with pytest.raises(ConfigError, match=r"no transport\.in"):
         Server(plan)
 
 
@@ -75,8 +75,7 @@ def test_health_is_503_while_full_and_a_full_server_refuses_calls() -> None:
             async with http.get(f"{srv.url}/health") as resp:
                 ready = resp.status
             hold = asyncio.create_task(http.post(f"{srv.url}/hold"))
-            while srv.calls.active == 0:
-                await asyncio.sleep(0)
+            await handler.held.wait()
             async with http.get(f"{srv.url}/health") as resp:
                 full = resp.status
             async with http.post(f"{srv.url}/call", data=tone(0.1)) as resp:
