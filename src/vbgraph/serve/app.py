@@ -10,6 +10,8 @@ or draining; JSON body with liveness and counters), ``GET /health/live``
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +21,9 @@ from ..graph.plan import Plan
 from ..nodes.transport_in import TransportIn
 from .calls import CallManager
 from .config import ServeConfig
+from .guard import Authorize, Guard
 from .handler import TransportHandler, load_handler
-from .metrics import render
+from .metrics import Family, render
 
 __all__ = ["Server", "ServerContext", "served_transports"]
 
@@ -55,8 +58,18 @@ class Server:
         plan: Plan,
         config: ServeConfig | None = None,
         handlers: list[TransportHandler] | None = None,
+        *,
+        authorize: Authorize | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or ServeConfig()
+        token = self.config.auth_token
+        self.guard = Guard(
+            None if token is None else token.get_secret_value(),
+            self.config.rate_limit_per_minute,
+            authorize,
+            clock,
+        )
         transports = served_transports(plan)
         if handlers is None:
             if not transports:
@@ -83,7 +96,7 @@ class Server:
 
     def make_app(self) -> web.Application:
         """The aiohttp application with every route."""
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware])
         app.router.add_get("/health", self._health)
         app.router.add_get("/health/live", self._live)
         app.router.add_get("/metrics", self._metrics)
@@ -149,7 +162,16 @@ class Server:
         return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        text = render(self.calls.metric_families(), self.metric_labels)
+        families = self.calls.metric_families()
+        families.append(
+            Family(
+                "vbgraph_requests_rejected_total",
+                "counter",
+                "Requests refused at the front door, by reason.",
+                [({"reason": k}, v) for k, v in sorted(self.guard.rejected.items())],
+            )
+        )
+        text = render(families, self.metric_labels)
         return web.Response(
             body=text.encode(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
