@@ -23,6 +23,7 @@ from ..registry import default_registry
 from ..runner import freeze_startup_objects, new_event_loop
 from ..runtime.session import Session, SessionResult
 from .render import node_markdown, plan_dot, plan_text, result_text
+from .serve import add_serve_parser, cmd_serve
 
 __all__ = ["main"]
 
@@ -79,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
         help="print nothing on success; sets ${QUIET} to true in the graph",
     )
     run.add_argument("--debug", action="store_true", help="asyncio debug mode")
+
+    graph_arg(add_serve_parser(sub))
 
     val = sub.add_parser("validate", help="check a graph file; exit 2 if it is invalid")
     graph_arg(val)
@@ -201,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "serve":
+            return cmd_serve(args, _plan(args), sys.argv[1:] if argv is None else argv)
         if args.command == "validate":
             plan = _plan(args)
             print(f"{args.graph}: ok ({len(plan.nodes)} nodes, {len(plan.edges)} edges)")
