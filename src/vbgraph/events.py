@@ -26,6 +26,7 @@ __all__ = [
     "InterruptionsEnabled",
     "Metric",
     "NodeError",
+    "ProviderSwitched",
     "SessionStateChanged",
     "TranscriptReceived",
     "TurnEnded",
@@ -141,6 +142,24 @@ class Interrupt(Event):
     name: ClassVar[str] = "interrupt"
     epoch: int = 0
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSwitched(Event):
+    """A ``fallback`` slot moved its work from one provider node to another.
+
+    ``slot`` is the slot's node id, ``from_node``/``to_node`` the provider
+    node ids (``slot/0``, ``slot/1`` ...), ``reason`` why (``error: ...``,
+    ``ttfb timeout``, ``start failed``, ``recovered``), ``replayed`` how many
+    frames of the unanswered turn were sent again to the new provider.
+    """
+
+    name: ClassVar[str] = "provider_switched"
+    slot: str = ""
+    from_node: str = ""
+    to_node: str = ""
+    reason: str = ""
+    replayed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

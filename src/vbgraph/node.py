@@ -207,6 +207,22 @@ class NodeContext:
         found = self._session.attachments.get(kind)
         return found if isinstance(found, kind) else None
 
+    def shared(self, key: str, factory: Callable[[], _T]) -> _T:
+        """A per-session object shared by the nodes that ask for ``key`` (made once).
+
+        For node types that work as a group (the route and merge of a
+        ``fallback`` slot); ordinary nodes talk over edges and the bus.
+        """
+        store = self._session.shared
+        if key not in store:
+            store[key] = factory()
+        value: _T = store[key]  # type: ignore[assignment]
+        return value
+
+    def output_format(self, port: str) -> AudioFormat | None:
+        """The negotiated audio format of this node's output ``port`` (None if not audio)."""
+        return self._session.output_format(self.node_id, port)
+
     def publish(self, event: Event) -> None:
         """Publish ``event`` on the session bus (stamped with this node's id if unset)."""
         self._session.publish(event, self.node_id)
@@ -240,9 +256,12 @@ class _SessionLike(Protocol):
     epoch: int
     session_id: str
     attachments: Mapping[type, object]
+    shared: dict[str, object]
 
     @property
     def clock(self) -> Clock: ...
+
+    def output_format(self, node_id: str, port: str) -> AudioFormat | None: ...
 
     def publish(self, event: Event, source: str | None = None) -> None: ...
 

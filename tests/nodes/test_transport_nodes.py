@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ class TestRoundTrip:
         packets = [(t, o) for t, o in call.outbound if isinstance(o, OutboundAudio)]
         assert len(packets) >= 24
         assert all(o.samples == 160 and len(o.payload) == 160 for _, o in packets)
-        gaps = {round((b - a) / 1e6) for (a, _), (b, _) in zip(packets, packets[1:], strict=False)}
+        gaps = {round((b - a) / 1e6) for (a, _), (b, _) in itertools.pairwise(packets)}
         assert gaps == {20}
 
 

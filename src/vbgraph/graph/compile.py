@@ -29,7 +29,9 @@ from ..errors import (
     UnknownPortError,
 )
 from ..node import Port
+from ..nodes.fallback import Fallback
 from ..registry import Registry, default_registry
+from .fallback import FallbackSlot, as_edge_endpoint, expand_slots, resolve_slot
 from .negotiate import negotiate
 from .parse import SpecLocations, config_error_from_validation
 from .plan import Plan, PlannedEdge, PlannedNode, QueueSettings
@@ -55,8 +57,13 @@ def compile_spec(
     loc = locations or SpecLocations()
     if base_dir is None and source is not None and os.path.exists(source):
         base_dir = os.path.dirname(os.path.abspath(source))
-    nodes = _resolve_nodes(spec, loc, reg, base_dir)
-    edges = _resolve_edges(spec, loc, nodes)
+    slots: dict[str, FallbackSlot] = {}
+    nodes = _resolve_nodes(spec, loc, reg, base_dir, slots)
+    endpoints = {
+        nid: as_edge_endpoint(slots[nid]) if nid in slots else n for nid, n in nodes.items()
+    }
+    edges = _resolve_edges(spec, loc, endpoints)
+    nodes, edges = expand_slots(nodes, edges, slots)
     order = _topological_order(nodes, edges)
     planned_nodes, planned_edges = negotiate(nodes, edges, order, reg.get)
     return Plan(
@@ -68,7 +75,11 @@ def compile_spec(
 
 
 def _resolve_nodes(
-    spec: GraphSpec, loc: SpecLocations, reg: Registry, base_dir: str | None
+    spec: GraphSpec,
+    loc: SpecLocations,
+    reg: Registry,
+    base_dir: str | None,
+    slots: dict[str, FallbackSlot],
 ) -> dict[str, PlannedNode]:
     nodes: dict[str, PlannedNode] = {}
     for nid, ns in spec.nodes.items():
@@ -91,6 +102,10 @@ def _resolve_nodes(
                 node_id=nid,
                 allowed=list(cls.Params.model_fields),
             ) from None
+        if isinstance(params, Fallback.Params):
+            slots[nid] = resolve_slot(nid, params, loc, reg, base_dir)
+            nodes[nid] = slots[nid].route
+            continue
         try:
             inputs, outputs = cls.ports(params)
         except ConfigError as exc:

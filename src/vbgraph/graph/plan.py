@@ -45,6 +45,8 @@ class PlannedNode:
     location: SourceLocation | None = None
     inserted_for: str | None = None
     """For a converter the compiler inserted: the name of the edge it serves."""
+    start_optional: bool = False
+    """A failing ``start`` is reported but does not fail the session (fallback providers)."""
 
     @property
     def type_name(self) -> str:

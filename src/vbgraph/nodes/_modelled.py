@@ -17,7 +17,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Latency", "LatencySampler"]
+__all__ = ["Faults", "Latency", "LatencySampler", "ModelledFault"]
 
 _Z95 = 1.6448536269514722  # the standard normal's 95th percentile
 
@@ -65,3 +65,32 @@ class LatencySampler:
             return self._rng.uniform(m.p50_ms, m.p95) / 1000
         sigma = (math.log(m.p95) - math.log(m.p50_ms)) / _Z95
         return math.exp(self._rng.gauss(math.log(m.p50_ms), sigma)) / 1000
+
+
+class ModelledFault(RuntimeError):
+    """A failure a modelled provider was told to have (``faults``)."""
+
+
+class Faults(BaseModel):
+    """Failures to inject, for testing fallbacks and error handling."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: bool = Field(False, description="Fail at start (like a refused connection).")
+    error_turns: list[int] = Field(
+        default_factory=list, description="Requests (0-based, per session) that raise an error."
+    )
+    stall_turns: list[int] = Field(
+        default_factory=list, description="Requests that never get an answer (a hung provider)."
+    )
+
+    def check_start(self, node_id: str) -> None:
+        """Raise if told to fail at start."""
+        if self.start:
+            raise ModelledFault(f"{node_id}: modelled connection failure")
+
+    def check_request(self, node_id: str, index: int) -> bool:
+        """Raise for request ``index`` if told to; False if it must go unanswered."""
+        if index in self.error_turns:
+            raise ModelledFault(f"{node_id}: modelled error on request {index}")
+        return index not in self.stall_turns

@@ -13,7 +13,7 @@ from ..events import AgentReplied, Metric
 from ..frames import Frame, LLMTokenFrame, TextFrame, TranscriptFrame
 from ..node import Node, NodeContext, NodeParams, Port, frame_port, text_port
 from ..registry import register
-from ._modelled import Latency, LatencySampler
+from ._modelled import Faults, Latency, LatencySampler
 from ._params import typed
 
 __all__ = ["LlmFake"]
@@ -59,6 +59,9 @@ class LlmFake(Node):
         tokens_per_s: float = Field(
             60.0, gt=0, le=10_000, description="Streaming speed after the first token."
         )
+        faults: Faults = Field(
+            default_factory=Faults, description="Failures to inject (testing fallbacks)."
+        )
         seed: int = Field(0, description="Seed of the latency draws (with the session id).")
 
     params: Params
@@ -78,6 +81,7 @@ class LlmFake(Node):
 
     def start(self) -> None:
         """Seed the latency draws for this session."""
+        self._p.faults.check_start(self.id)
         self._sampler = LatencySampler(self._p.ttft, self._p.seed, self.ctx.session_id)
 
     async def process(self, port: str, frame: Frame) -> None:
@@ -89,6 +93,8 @@ class LlmFake(Node):
         assert self._sampler is not None
         reply = self._p.replies[self._turns % len(self._p.replies)].replace("{text}", frame.text)
         self._turns += 1
+        if not self._p.faults.check_request(self.id, self._turns - 1):
+            return
         epoch = self.ctx.epoch
         ttft = self._sampler.draw_s()
         said = ""

@@ -13,7 +13,7 @@ from ..events import Event, Metric, TranscriptReceived, UserSpeechStarted, UserS
 from ..frames import AudioFrame, Frame, TranscriptFrame
 from ..node import GraphPath, Node, NodeContext, NodeParams, Port, audio_port, frame_port
 from ..registry import register
-from ._modelled import Latency, LatencySampler
+from ._modelled import Faults, Latency, LatencySampler
 from ._params import typed
 
 __all__ = ["SttFake"]
@@ -59,6 +59,9 @@ class SttFake(Node):
             default_factory=lambda: Latency(p50_ms=150, p95_ms=300),
             description="Delay from the end of speech to the transcript.",
         )
+        faults: Faults = Field(
+            default_factory=Faults, description="Failures to inject (testing fallbacks)."
+        )
         seed: int = Field(0, description="Seed of the latency draws (with the session id).")
 
     params: Params
@@ -89,6 +92,7 @@ class SttFake(Node):
 
     def start(self) -> None:
         """Seed the latency draws for this session."""
+        self._p.faults.check_start(self.id)
         self._sampler = LatencySampler(self._p.ttfb, self._p.seed, self.ctx.session_id)
 
     async def process(self, port: str, frame: Frame) -> None:
@@ -128,6 +132,8 @@ class SttFake(Node):
         delay = self._sampler.draw_s()
         text = self._texts[self._next % len(self._texts)]
         self._next += 1
+        if not self._p.faults.check_request(self.id, self._next - 1):
+            return
         await asyncio.sleep(delay)
         epoch = self.ctx.epoch
         self.transcribed += 1

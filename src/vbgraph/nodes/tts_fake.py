@@ -18,7 +18,7 @@ from ..frames import AudioFrame, Frame, LLMTokenFrame, TextFrame
 from ..node import Node, NodeContext, NodeParams, Port, audio_port, frame_port
 from ..registry import register
 from ..speech.text_aggregator import TextAggregator
-from ._modelled import Latency, LatencySampler
+from ._modelled import Faults, Latency, LatencySampler
 from ._params import typed
 
 __all__ = ["TtsFake"]
@@ -76,6 +76,9 @@ class TtsFake(Node):
         flush_after_ms: float = Field(
             150, ge=0, le=5000, description="Speak held streamed text after this long a pause."
         )
+        faults: Faults = Field(
+            default_factory=Faults, description="Failures to inject (testing fallbacks)."
+        )
         seed: int = Field(0, description="Seed of the latency draws (with the session id).")
 
     params: Params
@@ -102,6 +105,7 @@ class TtsFake(Node):
         self._samples = 0  # samples emitted since the session started (output pts)
         self.spoken = 0
         """Pieces of text spoken so far."""
+        self._requests = 0
 
     @classmethod
     def output_formats(
@@ -112,6 +116,7 @@ class TtsFake(Node):
 
     def start(self) -> None:
         """Seed the latency draws; make the loop's events."""
+        self._p.faults.check_start(self.id)
         self._sampler = LatencySampler(self._p.ttfb, self._p.seed, self.ctx.session_id)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -154,7 +159,10 @@ class TtsFake(Node):
         while True:
             if self._pieces:
                 text, epoch = self._pieces.popleft()
-                await self._speak(text, epoch)
+                try:
+                    await self._speak(text, epoch)
+                except Exception as exc:  # one failed piece, reported; the next may work
+                    self.ctx.report("synthesize", exc)
                 continue
             if self._aggregator.held.strip():
                 wait = self._last_text_s + self._p.flush_after_ms / 1000 - loop.time()
@@ -177,6 +185,9 @@ class TtsFake(Node):
         total = round(words * 60 / p.words_per_minute * fmt.rate)
         chunk = max(1, fmt.samples_for_ms(p.chunk_ms))
         ttfb = self._sampler.draw_s()
+        self._requests += 1
+        if not self._p.faults.check_request(self.id, self._requests - 1):
+            return
         await asyncio.sleep(ttfb)
         if epoch != self.ctx.epoch:
             return

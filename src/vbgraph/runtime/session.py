@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import LoopClock
 from ..errors import SessionError, UsageError
 from ..events import Event, Interrupt, NodeError, SessionStateChanged
+from ..formats import AudioFormat
 from ..frames import EndFrame, Frame
 from ..node import Node, NodeContext, overrides
 from .bus import EventBus, Listener
@@ -193,6 +194,8 @@ class Session:
         self.plan = plan
         self.attachments: Mapping[type, object] = {type(a): a for a in attachments}
         """Per-session objects for the nodes (``NodeContext.attachment``), by type."""
+        self.shared: dict[str, object] = {}
+        """Objects node groups share within this session (``NodeContext.shared``)."""
         self.session_id = session_id or f"{plan.name}-{next(_session_ids)}"
         self.debug = debug
         self.cancel_timeout = cancel_timeout
@@ -245,6 +248,13 @@ class Session:
             return driver.wait()
         return _READY
 
+    def output_format(self, node_id: str, port: str) -> AudioFormat | None:
+        """The negotiated format of ``node_id``'s output ``port``, if it carries audio."""
+        for pe in self.plan.edges:
+            if pe.src == node_id and pe.src_port == port and pe.fmt is not None:
+                return pe.fmt
+        return None
+
     def edge_statistics(self) -> dict[str, EdgeStatistics]:
         """A snapshot of every edge."""
         return {name: edge.statistics() for name, edge in self._edges.items()}
@@ -261,6 +271,10 @@ class Session:
                 await _maybe_await(st.node.start())
             except Exception as exc:
                 self._report(st, "start", exc)
+                if st.planned.start_optional:
+                    # A fallback provider: its slot switches away; the session goes on.
+                    started.append(st)
+                    continue
                 for other in started:
                     await self._stop_node(other)
                 self._transition(SessionEvent.START_FAILED)
