@@ -32,6 +32,7 @@ BUILTINS = {
     "convert.rechunk": "convert_rechunk",
     "convert.resample": "convert_resample",
     "convert.sample_format": "convert_sample_format",
+    "fallback": "fallback",
     "file.sink": "file_sink",
     "file.source": "file_source",
     "gain": "gain",
@@ -44,18 +45,28 @@ BUILTINS = {
     "recorder": "recorder",
     "silence": "silence",
     "stt.fake": "stt_fake",
+    "stt.openai": "vbgraph.providers.openai.stt_node",
     "stt.whisper": "stt_whisper",
     "tee": "tee",
     "tone": "tone",
     "transport.in": "transport_in",
     "transport.out": "transport_out",
     "tts.fake": "tts_fake",
+    "tts.openai": "vbgraph.providers.openai.tts_node",
     "tts.piper": "tts_piper",
     "turn": "turn",
     "vad.native": "vad_native",
     "vad.silero": "vad_silero",
 }
 # Provider nodes live in their provider's package; the value is then a full module path.
+
+NEEDS_KEY = {
+    "stt.openai": "OPENAI_API_KEY",
+    "tts.openai": "OPENAI_API_KEY",
+}
+"""Cloud providers: their examples need a key and the network, so the test runs them without
+one and checks the session fails at start with an error naming the node and the variable
+(their own tests run them against the fake servers in vbgraph.testing.fakes)."""
 
 
 def module_of(type_name: str) -> str:
@@ -127,6 +138,13 @@ def test_the_example_launch_line_runs(
     graph = loads(example_of(builtin(type_name)), base_dir=tmp_path)
     types = {spec.type for spec in graph.to_spec().nodes.values()}
     assert type_name in types
+    if type_name in NEEDS_KEY:
+        monkeypatch.delenv(NEEDS_KEY[type_name], raising=False)
+        result = run(graph, virtual_time=True)
+        assert not result.ok
+        message = " ".join(e.message for e in result.errors)
+        assert NEEDS_KEY[type_name] in message and result.errors[0].phase == "start"
+        return
     if "transport.in" in types:
         # A served graph needs a caller: play the speech sample as one.
         pcm = read_wav(SPEECH)[1][: 16000 * 2]

@@ -15,16 +15,29 @@ Caller obligations: after each ``receive_*`` call, drain ``events_received()``;
 after :class:`ResponseEnd` close the connection. Malformed input raises
 :class:`~vbgraph.errors.ProviderProtocolError`; data after the end is ignored.
 No asyncio here (a test imports this module with asyncio blocked).
+
+Request bodies for file uploads are ``multipart/form-data`` (RFC 7578):
+:func:`build_multipart` joins :class:`FormField` values under a boundary and
+:func:`multipart_content_type` is the matching ``Content-Type``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import ProviderProtocolError
 
-__all__ = ["ResponseEnd", "ResponseHead", "ResponseParser", "build_request"]
+__all__ = [
+    "FormField",
+    "ResponseEnd",
+    "ResponseHead",
+    "ResponseParser",
+    "build_multipart",
+    "build_request",
+    "multipart_content_type",
+]
 
 _MAX_HEAD = 64 * 1024
 _MAX_CHUNK_LINE = 4096
@@ -41,6 +54,55 @@ def build_request(
         lines.append(f"{name}: {value}")
     lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
     return "\r\n".join(lines).encode("latin-1") + body
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One part of a ``multipart/form-data`` body: a plain field, or a file with a name."""
+
+    name: str
+    value: bytes | str
+    filename: str | None = None
+    content_type: str | None = None
+
+
+# RFC 2046 §5.1.1 "bchars", without the space (allowed inside, but needless trouble).
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,70}")
+
+
+def multipart_content_type(boundary: str) -> str:
+    """The ``Content-Type`` header value for a body built with ``boundary``."""
+    return f"multipart/form-data; boundary={boundary}"
+
+
+def build_multipart(fields: Sequence[FormField], boundary: str) -> bytes:
+    """A ``multipart/form-data`` body (RFC 7578): each field, then the closing delimiter.
+
+    Text values are sent as UTF-8. Raises :class:`ValueError` for a boundary
+    that is not 1-70 RFC 2046 characters or that occurs in a value (the body
+    would be cut there: pick a random boundary and retry), and for names or
+    file names holding a quote or a line break.
+    """
+    if not _BOUNDARY.fullmatch(boundary):
+        raise ValueError(f"bad multipart boundary {boundary!r}")
+    delimiter = b"--" + boundary.encode("ascii")
+    out = bytearray()
+    for f in fields:
+        for label in (f.name, f.filename or "", f.content_type or ""):
+            if any(c in label for c in '"\r\n'):
+                raise ValueError(f"form field {f.name!r}: {label!r} holds a quote or line break")
+        value = f.value.encode() if isinstance(f.value, str) else bytes(f.value)
+        if delimiter in value:
+            raise ValueError(f"form field {f.name!r} contains the boundary")
+        disposition = f'form-data; name="{f.name}"'
+        if f.filename is not None:
+            disposition += f'; filename="{f.filename}"'
+        out += delimiter + b"\r\nContent-Disposition: " + disposition.encode() + b"\r\n"
+        if f.content_type:
+            out += b"Content-Type: " + f.content_type.encode("latin-1") + b"\r\n"
+        out += b"\r\n" + value + b"\r\n"
+    out += delimiter + b"--\r\n"
+    return bytes(out)
 
 
 @dataclass(frozen=True, slots=True)

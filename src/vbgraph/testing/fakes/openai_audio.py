@@ -30,11 +30,11 @@ and ``POST /v1/audio/speech``, not the client:
   transfer encoding in ``chunk_ms`` pieces.
 
 Tests script :class:`Failure` values per endpoint (a status with its error
-JSON, or an answer cut off after some bytes), add ``latency_s`` before each
-answer and ``chunk_interval_s`` between streamed pieces (virtual time on a
-``VirtualClock``), and may make speech streams *hold* after some chunks until
-the client goes away (for interruption tests; ``disconnected`` is then set).
-Every request that passed validation is recorded.
+JSON, an answer cut off after some bytes, or a speech stream that *holds*
+after some chunks until the client goes away, for interruption tests:
+``disconnected`` is then set), add ``latency_s`` before each answer and
+``chunk_interval_s`` between streamed pieces (virtual time on a
+``VirtualClock``). Every request that passed validation is recorded.
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ class Failure:
     """The error object (default: the documented 429, or a generic one)."""
     after_bytes: int | None = None
     """With status 200: answer normally but drop the connection after this many body bytes."""
+    hold_after: int | None = None
+    """With status 200 (speech): send this many chunks, then wait until the client leaves."""
 
 
 @dataclass
@@ -224,23 +226,22 @@ class FakeOpenAIAudio:
         latency_s: float = 0.0,
         chunk_ms: float = 100.0,
         chunk_interval_s: float = 0.0,
-        hold_speech_after: int | None = None,
     ) -> None:
         self.api_key = api_key
         self.transcripts = list(transcripts)
         self.latency_s = latency_s
         self.chunk_ms = chunk_ms
         self.chunk_interval_s = chunk_interval_s
-        self.hold_speech_after = hold_speech_after
-        """Speech streams send this many chunks, then wait until the client leaves."""
         self.transcriptions: list[TranscriptionRecord] = []
         self.speeches: list[SpeechRecord] = []
         self.rejected: list[str] = []
         """Why each 4xx was sent, in order."""
         self.held = asyncio.Event()
-        """Set when a speech stream holds (``hold_speech_after``)."""
+        """Set when a speech stream holds (``Failure.hold_after``)."""
         self.disconnected = asyncio.Event()
         """Set when a client closed its connection before the answer was complete."""
+        self.disconnected_at: float | None = None
+        """Loop time (virtual on a ``VirtualClock``) of the first such disconnect."""
         self._failures: dict[str, list[Failure]] = {"transcriptions": [], "speech": []}
         self._spoken = 0  # uploads that held speech (indexes ``transcripts``)
         self._server: asyncio.Server | None = None
@@ -269,19 +270,26 @@ class FakeOpenAIAudio:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await self._serve(reader, writer)
-        except _Reject as exc:
-            self.rejected.append(str(exc))
-            await self._json(writer, exc.status, {"error": exc.error})
+            try:
+                await self._serve(reader, writer)
+            except _Reject as exc:
+                self.rejected.append(str(exc))
+                await self._json(writer, exc.status, {"error": exc.error})
         except (ConnectionError, asyncio.IncompleteReadError):
-            self.disconnected.set()
+            self._left()
         finally:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        except asyncio.LimitOverrunError:
+            raise _Reject(431, "Request header fields too large") from None
         lines = head.split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
+        request = lines[0].split(" ")
+        if len(request) != 3 or request[2] != "HTTP/1.1":
+            raise _Reject(400, f"Bad request line {lines[0]!r}")
+        method, path, _ = request
         headers: dict[str, str] = {}
         for line in lines[1:]:
             if line:
@@ -289,7 +297,9 @@ class FakeOpenAIAudio:
                 headers[name.strip().lower()] = value.strip()
         if "content-length" not in headers:
             raise _Reject(411, "Content-Length is required")
-        length = int(headers["content-length"])
+        length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
+        if length < 0:
+            raise _Reject(400, "Bad Content-Length")
         if length > MAX_UPLOAD:
             raise _Reject(413, f"Maximum content size limit ({MAX_UPLOAD}) exceeded")
         body = await reader.readexactly(length)
@@ -343,8 +353,8 @@ class FakeOpenAIAudio:
         language = text.get("language")
         if language is not None and (len(language) != 2 or not language.isalpha()):
             raise _Reject(400, f"Invalid language {language!r}: use ISO-639-1", "language")
-        if "temperature" in text and not 0 <= float(text["temperature"]) <= 1:
-            raise _Reject(400, "temperature must be between 0 and 1", "temperature")
+        if "temperature" in text and not 0 <= _number(text["temperature"]) <= 1:
+            raise _Reject(400, "temperature must be a number from 0 to 1", "temperature")
         upload = form["file"]
         if not upload.filename:
             raise _Reject(400, "'file' must be a file upload with a filename", "file")
@@ -371,14 +381,6 @@ class FakeOpenAIAudio:
             wav.rate, wav.channels, wav.duration_s, dbfs,
         )  # fmt: skip
         self.transcriptions.append(record)
-        if dbfs < SILENCE_DBFS:
-            record.text = ""
-        elif self._spoken < len(self.transcripts):
-            record.text = self.transcripts[self._spoken]
-            self._spoken += 1
-        else:
-            self._spoken += 1
-            record.text = f"Utterance {self._spoken} was {wav.duration_s:.1f} seconds long."
         return record
 
     async def _answer_transcription(
@@ -388,6 +390,7 @@ class FakeOpenAIAudio:
         if failure is True:
             return
         cut = failure.after_bytes if isinstance(failure, Failure) else None
+        self._transcribe(r)
         await asyncio.sleep(self.latency_s)
         if r.stream and r.model in STREAMING_MODELS:  # whisper-1 ignores stream
             writer.write(_head(200, "text/event-stream; charset=utf-8", chunked=True))
@@ -425,6 +428,17 @@ class FakeOpenAIAudio:
         # A cut answer still announces its full length: the client sees a short body.
         writer.write(_head(200, ctype, length=len(data)) + data[:cut])
         await writer.drain()
+
+    def _transcribe(self, r: TranscriptionRecord) -> None:
+        """What the fake "hears": nothing in silence, else the next scripted text."""
+        if r.dbfs < SILENCE_DBFS:
+            r.text = ""
+        elif self._spoken < len(self.transcripts):
+            r.text = self.transcripts[self._spoken]
+            self._spoken += 1
+        else:
+            self._spoken += 1
+            r.text = f"Utterance {self._spoken} was {r.duration_s:.1f} seconds long."
 
     # -- speech -----------------------------------------------------------------------------
 
@@ -485,14 +499,15 @@ class FakeOpenAIAudio:
         data = encode_wav(pcm, SPEECH_RATE) if r.response_format == "wav" else pcm
         r.audio_bytes = len(pcm)
         cut = failure.after_bytes if isinstance(failure, Failure) else None
+        hold = failure.hold_after if isinstance(failure, Failure) else None
         writer.write(_head(200, "application/octet-stream", chunked=True))
         step = max(2, round(self.chunk_ms / 1000 * SPEECH_RATE) * 2)
         for n, start in enumerate(range(0, len(data), step)):
-            if self.hold_speech_after is not None and n == self.hold_speech_after:
+            if n == hold:
                 self.held.set()
                 while await reader.read(1):
                     pass
-                self.disconnected.set()
+                self._left()
                 return
             piece = data[start : start + step]
             if cut is not None and r.sent_bytes + len(piece) > cut:
@@ -505,6 +520,11 @@ class FakeOpenAIAudio:
         r.completed = True
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _left(self) -> None:
+        if not self.disconnected.is_set():
+            self.disconnected_at = asyncio.get_running_loop().time()
+            self.disconnected.set()
 
     async def _failed(self, endpoint: str, writer: asyncio.StreamWriter) -> bool | Failure:
         """Answer a scripted error (True); a cut-off 200 is returned for the caller."""
@@ -530,6 +550,13 @@ class FakeOpenAIAudio:
         data = json.dumps(obj).encode()
         writer.write(_head(status, "application/json", length=len(data)) + data)
         await writer.drain()
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan  # fails every range check
 
 
 def _head(status: int, content_type: str, *, length: int = 0, chunked: bool = False) -> bytes:
