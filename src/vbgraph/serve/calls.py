@@ -74,7 +74,10 @@ class Admission:
         """Give the slot back without running a call (the handshake failed)."""
         if not self._used:
             self._used = True
-            self._manager._active -= 1
+            manager = self._manager
+            manager._active -= 1
+            if manager._active == 0:
+                manager._idle.set()  # else drain() waits its deadline for a call that never ran
 
 
 OnSession = Callable[[Session], Awaitable[None] | None]

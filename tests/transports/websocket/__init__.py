@@ -1,0 +1,1 @@
+"""Tests of the WebSocket transport (protocol and server shell)."""
