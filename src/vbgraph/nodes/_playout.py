@@ -15,6 +15,7 @@ an interruption clears the buffer at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -222,12 +223,27 @@ class Playout:
         wake = self._wake
         assert wake is not None
         clock = self.ctx.clock
+        grace_s = self.chunk_ms / 1000
         while not self._closed:
             ring = self._ring
+            if ring is not None and not ring.size and self._playing and not self._paused:
+                # Ran dry while playing: give the producer one chunk's time before calling
+                # the utterance over. A producer at exactly real time (an echo, a live
+                # relay) then plays as one utterance, not one per chunk with a stop event
+                # and a mark each; a late chunk keeps the timeline (no re-anchor).
+                ended_ns = self._next_tick()  # when the last chunk finished playing
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), grace_s)
+                if ring.size and self._playing and not self._paused:
+                    continue
+            else:
+                ended_ns = -1
             if ring is None or self._paused or not ring.size:
                 if self._playing and not self._paused:
                     self._playing = False
-                    self.ctx.publish(BotSpeechStopped(interrupted=False))
+                    # Stamped with when the audio ended, not when the grace ran out.
+                    self.ctx.publish(BotSpeechStopped(pts=ended_ns, interrupted=False))
                     if self.on_drained is not None:
                         self.on_drained()
                 if ring is not None and not self._paused:
