@@ -20,6 +20,7 @@ __all__ = [
     "BotSpeechStarted",
     "BotSpeechStopped",
     "BotTextPlayed",
+    "DtmfPressed",
     "Event",
     "Interrupt",
     "InterruptionsDisabled",
@@ -142,6 +143,17 @@ class Interrupt(Event):
     name: ClassVar[str] = "interrupt"
     epoch: int = 0
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfPressed(Event):
+    """The caller pressed a key on their phone (``0``-``9``, ``*``, ``#``, ``A``-``D``).
+
+    Published by ``transport.in`` for telephony transports that report key presses.
+    """
+
+    name: ClassVar[str] = "dtmf"
+    digit: str = ""
 
 
 @dataclass(frozen=True, slots=True)

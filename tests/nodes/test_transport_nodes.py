@@ -10,6 +10,7 @@ import pytest
 
 from vbgraph.dsp.g711 import ulaw_decode, ulaw_encode
 from vbgraph.errors import ConfigError
+from vbgraph.events import DtmfPressed, Event
 from vbgraph.formats import AudioFormat
 from vbgraph.graph.load import loads
 from vbgraph.graph.plan import Plan
@@ -139,3 +140,53 @@ def test_two_calls_on_one_plan_are_isolated() -> None:
     a, b = VirtualClock().run(main())
     assert dominant_hz(ulaw_decode(a), 8000) == pytest.approx(300, abs=15)
     assert dominant_hz(ulaw_decode(b), 8000) == pytest.approx(1200, abs=15)
+
+
+def test_caller_events_are_published_on_the_bus() -> None:
+    """A DTMF key pushed by a telephony shell reaches the bus through transport.in."""
+    link = CallLink("test", ULAW, ULAW, call_id="CA1")
+    seen: list[Event] = []
+
+    async def main() -> None:
+        session = Session(echo_plan(), attachments=[link])
+        session.bus.subscribe(DtmfPressed, "test", seen.append)
+        await session.start()
+        link.push_audio(b"\xff" * 160)
+        link.push_event(DtmfPressed(digit="#"))
+        link.end_input()
+        await session.wait()
+
+    VirtualClock().run(main())
+    assert [e.digit for e in seen if isinstance(e, DtmfPressed)] == ["#"]
+    assert seen[0].source == "caller"
+
+
+def test_a_hang_up_drops_the_rest_of_the_bot_audio_at_once() -> None:
+    """Output closed mid-reply: the session ends without playing 3 s to nobody; counted."""
+    plan = loads(
+        """
+version: 1
+name: talker
+nodes:
+  caller: {type: transport.in}
+  bot: {type: tone, duration_ms: 3000, chunk_ms: 500, freq_hz: 500, rate: 16000}
+  speaker: {type: transport.out}
+edges: [bot -> speaker]
+"""
+    ).compile()
+    link = CallLink("test", ULAW, ULAW, call_id="CA1")
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        session = Session(plan, attachments=[link])
+        await session.start()
+        for _ in range(5):
+            await link.next_outbound()
+        t0 = loop.time()
+        link.end_input()
+        link.close_output()
+        await session.wait()
+        return loop.time() - t0
+
+    assert VirtualClock().run(main()) < 0.1
+    assert link.statistics().outbound_dropped_chunks >= 100

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from vbgraph.errors import UsageError
+from vbgraph.events import DtmfPressed
 from vbgraph.formats import AudioFormat
 from vbgraph.testing import run_virtual
 from vbgraph.transports.link import CallLink, OutboundAudio, OutboundClear, OutboundMark
@@ -62,7 +63,7 @@ class TestInbound:
     def test_partial_sample_frames_and_audio_after_the_end_are_usage_errors(self) -> None:
         """A shell bug is reported at the call, naming the link."""
         link = CallLink("test", AudioFormat(16000), AudioFormat(16000), call_id="CA9")
-        with pytest.raises(UsageError, match="CA9.*whole sample"):
+        with pytest.raises(UsageError, match=r"CA9.*whole sample"):
             link.push_audio(b"\x00\x01\x02")
         link.end_input()
         with pytest.raises(UsageError, match="after end_input"):
@@ -120,3 +121,23 @@ class TestOutbound:
         plain = make_link()
         plain.send_audio(b"\xff" * 160, 160, epoch=0)
         assert plain.played_samples == 160
+
+
+class TestCallerEvents:
+    def test_events_come_in_order_with_the_audio_and_survive_an_overflow(self) -> None:
+        """A DTMF key between two payloads is received between them, even when audio drops."""
+        link = make_link(max_inbound_ms=40)  # 320 bytes of μ-law
+        link.push_audio(b"\x01" * 160)
+        link.push_event(DtmfPressed(digit="5"))
+        link.push_audio(b"\x02" * 160)
+        link.push_audio(b"\x03" * 160)  # over the bound: the oldest audio goes
+        link.end_input()
+
+        async def drain() -> list[object]:
+            items = []
+            while (item := await link.receive()) is not None:
+                items.append(item)
+            return items
+
+        assert run_virtual(drain()) == [DtmfPressed(digit="5"), b"\x02" * 160, b"\x03" * 160]
+        assert link.statistics().inbound_dropped_bytes == 160

@@ -37,6 +37,8 @@ class TransportIn(Node):
     browser, PCM from a WebSocket client) leaves here as int16 mono at
     ``sample_rate``, converted by the compiled kernels. ``pts`` count samples
     from the start of the call. The node ends when the caller hangs up.
+    What the caller does besides speaking (a DTMF key on a phone) is published
+    on the bus (``DtmfPressed``), in order with the audio.
 
     Run without a server (``vbgraph run``) it fails at start with an error
     that says so; tests attach a :class:`~vbgraph.transports.link.CallLink`.
@@ -91,9 +93,12 @@ class TransportIn(Node):
         link, conv = self._link, self._converter
         assert link is not None and conv is not None
         ctx = self.ctx
-        while (payload := await link.receive()) is not None:
-            self._emit(bytes(conv.process(payload)))
-            await ctx.drain()
+        while (item := await link.receive()) is not None:
+            if isinstance(item, bytes):
+                self._emit(bytes(conv.process(item)))
+                await ctx.drain()
+            else:
+                ctx.publish(item)  # a caller event (a DTMF key), in order with the audio
         self._emit(conv.flush())
 
     def _emit(self, data: bytes) -> None:

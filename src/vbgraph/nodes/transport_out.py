@@ -159,6 +159,13 @@ class TransportOut(Node):
         data = frame.data
         payload = data if isinstance(data, bytes) else bytes(data)
         link.send_audio(payload, len(payload) // link.bot_format.frame_bytes, frame.epoch)
+        if link.output_closed:
+            # The caller hung up: playing the rest of the buffer to nobody would only keep
+            # the session alive for as long. Drop it, counted.
+            stats = self._playout.statistics()
+            chunk = max(1, len(payload))
+            link.count_dropped(-(-stats.buffered_bytes // chunk))
+            self._playout.clear()
 
     def _drained(self) -> None:
         # The utterance played to its end: ask the far end to confirm it heard it all.

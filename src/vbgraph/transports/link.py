@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..events import Event
 from ..formats import AudioFormat
 
 __all__ = [
@@ -129,7 +130,7 @@ class CallLink:
     max_inbound_ms: float = 1000.0
     max_outbound_ms: float = 1000.0
     chunk_ms: float = 20.0
-    _inbound: deque[bytes] = field(default_factory=deque, init=False, repr=False)
+    _inbound: deque[bytes | Event] = field(default_factory=deque, init=False, repr=False)
     _inbound_size: int = field(default=0, init=False, repr=False)
     _outbound: deque[Outbound] = field(default_factory=deque, init=False, repr=False)
     _in_wait: _Waiter = field(default_factory=_Waiter, init=False, repr=False)
@@ -173,10 +174,25 @@ class CallLink:
         stats["inbound_bytes"] += len(payload)
         self._inbound.append(payload)
         self._inbound_size += len(payload)
-        while self._inbound_size > self._max_inbound_bytes and len(self._inbound) > 1:
-            dropped = self._inbound.popleft()
-            self._inbound_size -= len(dropped)
-            stats["inbound_dropped_bytes"] += len(dropped)
+        inbound = self._inbound
+        while self._inbound_size > self._max_inbound_bytes:
+            # Drop the oldest audio; caller events (rare, small) are kept in their place.
+            i = next(i for i, item in enumerate(inbound) if isinstance(item, bytes))
+            if i == len(inbound) - 1:
+                break  # never drop the payload just pushed
+            oldest = inbound[i]
+            assert isinstance(oldest, bytes)
+            del inbound[i]
+            self._inbound_size -= len(oldest)
+            stats["inbound_dropped_bytes"] += len(oldest)
+        self._in_wait.wake()
+
+    def push_event(self, event: Event) -> None:
+        """Something the caller did besides speaking (a DTMF key): ``transport.in``
+        publishes it on the session bus, in order with the audio around it."""
+        if self._input_ended:
+            raise UsageError(f"CallLink {self.call_id!r}: push_event after end_input")
+        self._inbound.append(event)
         self._in_wait.wake()
 
     def end_input(self, reason: str = "hangup") -> None:
@@ -224,15 +240,17 @@ class CallLink:
         """True once the caller's audio has ended and all of it was received."""
         return self._input_ended and not self._inbound
 
-    async def receive(self) -> bytes | None:
-        """The next piece of caller audio (``caller_format``); ``None`` at the end."""
+    async def receive(self) -> bytes | Event | None:
+        """The next piece of caller audio (``caller_format``) or caller event; ``None`` at
+        the end."""
         while not self._inbound:
             if self._input_ended:
                 return None
             await self._in_wait.wait()
-        payload = self._inbound.popleft()
-        self._inbound_size -= len(payload)
-        return payload
+        item = self._inbound.popleft()
+        if isinstance(item, bytes):
+            self._inbound_size -= len(item)
+        return item
 
     def send_audio(self, payload: bytes, samples: int, epoch: int) -> None:
         """One chunk of bot audio in ``bot_format``, at its playout time."""
@@ -244,6 +262,10 @@ class CallLink:
         stats["sent_samples"] += samples
         self._outbound.append(OutboundAudio(payload, samples, epoch, stats["sent_samples"]))
         self._out_wait.wake()
+
+    def count_dropped(self, chunks: int) -> None:
+        """Bot audio the graph side threw away because the connection is gone (counted)."""
+        self._stats["outbound_dropped_chunks"] += chunks
 
     def mark(self, name: str) -> None:
         """Ask the far end to report when everything sent so far has played."""

@@ -1,0 +1,1 @@
+"""Tests of the telephony media-stream transports (Twilio, Telnyx, Plivo, Exotel, Vonage)."""
