@@ -51,6 +51,7 @@ BUILTINS = {
     "tone": "tone",
     "transport.in": "transport_in",
     "transport.out": "transport_out",
+    "tts.elevenlabs": "vbgraph.providers.elevenlabs.node",
     "tts.fake": "tts_fake",
     "tts.openai": "vbgraph.providers.openai.tts_node",
     "tts.piper": "tts_piper",
@@ -63,6 +64,7 @@ BUILTINS = {
 NEEDS_KEY = {
     "stt.openai": "OPENAI_API_KEY",
     "tts.openai": "OPENAI_API_KEY",
+    "tts.elevenlabs": "ELEVENLABS_API_KEY",
 }
 """Cloud providers: their examples need a key and the network, so the test runs them without
 one and checks the session fails at start with an error naming the node and the variable

@@ -44,7 +44,9 @@ not the client:
   parameter, else the constructor's) closes the socket with 1008
   ``input_timeout_exceeded: Have not received a new text input ...``.
 * **Faults on demand.** :meth:`FakeElevenLabs.drop_after` cuts the TCP
-  connection (no close frame) after some more audio chunks.
+  connection (no close frame) after some more audio chunks;
+  :meth:`FakeElevenLabs.inject` sends raw messages (malformed, unknown)
+  before the next chunk.
 
 Every connection is recorded (:class:`Connection`) with the messages it
 sent and how it ended; :meth:`FakeElevenLabs.wait_until` waits for a
@@ -55,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -161,6 +164,7 @@ class FakeElevenLabs:
         self.refused: list[str] = []
         """Why each handshake the server refused was refused."""
         self._drop_after: int | None = None
+        self._inject: list[str] = []
         self._server: Server | None = None
         self._changed: asyncio.Condition | None = None
 
@@ -170,6 +174,10 @@ class FakeElevenLabs:
         assert self._server is not None, "use 'async with FakeElevenLabs()'"
         port = self._server.sockets[0].getsockname()[1]
         return f"ws://127.0.0.1:{port}"
+
+    def inject(self, *messages: str) -> None:
+        """Send these raw text messages just before the next audio chunk (any connection)."""
+        self._inject.extend(messages)
 
     def drop_after(self, chunks: int) -> None:
         """Cut the connection (no close frame) once ``chunks`` more audio chunks were sent."""
@@ -441,6 +449,8 @@ class _Session:
             await self._speak(cid, text)
 
     async def _speak(self, cid: str | None, text: str) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         fake, fmt = self.fake, self.fmt
         self.record.generated.append((cid, text))
         ctx = self.contexts.get(cid)
@@ -472,6 +482,9 @@ class _Session:
                 msg["contextId"] = cid
             else:
                 msg["isFinal"] = None
+            while fake._inject:
+                with contextlib.suppress(ConnectionClosed):
+                    await self.ws.send(fake._inject.pop(0))
             await self._send(msg)
             self.record.audio_chunks += 1
             if fake._take_drop():
@@ -494,10 +507,8 @@ class _Session:
     async def _send(self, msg: dict[str, Any]) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        try:
+        with contextlib.suppress(ConnectionClosed):
             await self.ws.send(json.dumps(msg))
-        except ConnectionClosed:
-            pass
 
     async def _close(self, code: int, reason: str) -> None:
         if self.record.close_code is None and not self.record.dropped:
