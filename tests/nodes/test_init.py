@@ -44,6 +44,7 @@ BUILTINS = {
     "passthrough": "passthrough",
     "recorder": "recorder",
     "silence": "silence",
+    "stt.deepgram": "vbgraph.providers.deepgram.node",
     "stt.fake": "stt_fake",
     "stt.openai": "vbgraph.providers.openai.stt_node",
     "stt.whisper": "stt_whisper",
@@ -62,6 +63,7 @@ BUILTINS = {
 # Provider nodes live in their provider's package; the value is then a full module path.
 
 NEEDS_KEY = {
+    "stt.deepgram": "DEEPGRAM_API_KEY",
     "stt.openai": "OPENAI_API_KEY",
     "tts.openai": "OPENAI_API_KEY",
     "tts.elevenlabs": "ELEVENLABS_API_KEY",
