@@ -43,6 +43,7 @@ BUILTINS = {
     "mixer": "mixer",
     "passthrough": "passthrough",
     "recorder": "recorder",
+    "s2s.openai_realtime": "vbgraph.providers.openai_realtime.node",
     "silence": "silence",
     "stt.deepgram": "vbgraph.providers.deepgram.node",
     "stt.fake": "stt_fake",
@@ -63,6 +64,7 @@ BUILTINS = {
 # Provider nodes live in their provider's package; the value is then a full module path.
 
 NEEDS_KEY = {
+    "s2s.openai_realtime": "OPENAI_API_KEY",
     "stt.deepgram": "DEEPGRAM_API_KEY",
     "stt.openai": "OPENAI_API_KEY",
     "tts.openai": "OPENAI_API_KEY",
