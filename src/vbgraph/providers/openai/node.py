@@ -21,7 +21,7 @@ from contextlib import aclosing
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ...agent.context import (
     DEFAULT_CHARS_PER_SECOND,
@@ -106,8 +106,10 @@ class OpenAILLM(Node):
         base_url: str = Field(
             "https://api.openai.com/v1", description="API base URL (http or https)."
         )
-        api_key: str | None = Field(
-            None, description="API key; omitted: $OPENAI_API_KEY, or none for local servers."
+        api_key: SecretStr | None = Field(
+            None,
+            description="API key; omitted: $OPENAI_API_KEY, or none for local servers. "
+            "Redacted in every printout.",
         )
         temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature.")
         max_tokens: int | None = Field(None, ge=1, description="Longest reply, in tokens.")
@@ -181,7 +183,7 @@ class OpenAILLM(Node):
         default_port = self._port == (443 if self._tls else 80)
         self._host_header = self._host if default_port else f"{self._host}:{self._port}"
         self._target = (url.path or "") + "/chat/completions"
-        self._api_key: str | None = p.api_key
+        self._api_key: str | None = p.api_key.get_secret_value() if p.api_key else None
         self.requests = 0
         """Requests sent (one per turn plus one per tool round)."""
 
