@@ -29,7 +29,7 @@ from vbgraph.providers.openai.node import OpenAILLM
 from vbgraph.registry import Registry, default_registry
 from vbgraph.runtime.session import Session
 
-from .fake_server import ERROR_401, FakeOpenAI, Script
+from vbgraph.testing.fakes.openai_chat import ERROR_401, FakeOpenAI, Script
 
 WEATHER_TOOL = {
     "name": "get_weather",

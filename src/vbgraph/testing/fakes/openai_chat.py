@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["ERROR_401", "FakeOpenAI", "Recorded", "Script"]
+
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 ERROR_401 = {
     "message": "Incorrect API key provided. You can find your API key at "
