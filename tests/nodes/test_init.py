@@ -53,6 +53,7 @@ BUILTINS = {
     "tone": "tone",
     "transport.in": "transport_in",
     "transport.out": "transport_out",
+    "tts.cartesia": "vbgraph.providers.cartesia.node",
     "tts.elevenlabs": "vbgraph.providers.elevenlabs.node",
     "tts.fake": "tts_fake",
     "tts.openai": "vbgraph.providers.openai.tts_node",
@@ -64,6 +65,7 @@ BUILTINS = {
 # Provider nodes live in their provider's package; the value is then a full module path.
 
 NEEDS_KEY = {
+    "tts.cartesia": "CARTESIA_API_KEY",
     "s2s.openai_realtime": "OPENAI_API_KEY",
     "stt.deepgram": "DEEPGRAM_API_KEY",
     "stt.openai": "OPENAI_API_KEY",

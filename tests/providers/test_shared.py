@@ -16,6 +16,7 @@ PROVIDERS = [
     "tts.openai",
     "stt.deepgram",
     "tts.elevenlabs",
+    "tts.cartesia",
     "s2s.openai_realtime",
 ]
 

@@ -1,0 +1,1 @@
+"""Tests of the Cartesia Sonic streaming TTS provider."""
