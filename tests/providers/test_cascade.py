@@ -1,9 +1,9 @@
-"""A cascade through the fake servers: Deepgram → OpenAI chat → TTS, with a fallback LLM.
+"""A cascade through the fake servers: Deepgram → OpenAI chat → Cartesia, with a fallback LLM.
 
 Real speech (the bundled caller recording, several turns) goes through the
 Deepgram fake (which finds the utterances in the audio), the turn detector, an
 LLM slot whose first provider is an OpenAI-compatible server that fails on the
-second turn and whose second is another one that works, then a TTS. Every user
+second turn and whose second is another one that works, then Cartesia. Every user
 turn must get exactly one spoken answer: nothing is lost to the failure.
 """
 
@@ -20,8 +20,10 @@ from vbgraph.events import (
     TurnEnded,
 )
 from vbgraph.graph.load import loads
+from vbgraph.nodes.audio_playout import AudioPlayout
 from vbgraph.runtime.session import Session
 from vbgraph.testing import VirtualClock
+from vbgraph.testing.fakes.cartesia import FakeCartesia
 from vbgraph.testing.fakes.deepgram import FakeDeepgram
 from vbgraph.testing.fakes.openai_chat import FakeOpenAI, Script
 
@@ -29,7 +31,7 @@ CONVERSATION = Path(__file__).resolve().parents[2] / "graphs" / "samples" / "con
 SAID = ["what time do you open", "do you have oat milk", "a flat white please", "thanks bye"]
 
 
-def graph(dg: FakeDeepgram, primary: FakeOpenAI, backup: FakeOpenAI) -> str:
+def graph(dg: FakeDeepgram, primary: FakeOpenAI, backup: FakeOpenAI, car: FakeCartesia) -> str:
     return f"""
 version: 1
 name: cascade
@@ -44,7 +46,7 @@ nodes:
     providers:
       - {{type: llm.openai, base_url: "{primary.base_url}", api_key: sk-test}}
       - {{type: llm.openai, base_url: "{backup.base_url}", api_key: sk-test}}
-  tts: {{type: tts.fake, ttfb: {{dist: fixed, p50_ms: 80}}, sample_rate: 16000}}
+  tts: {{type: tts.cartesia, url: "{car.url}", api_key: sk_car_test}}
   play: {{type: audio.playout}}
   out: {{type: recorder}}
 edges:
@@ -56,13 +58,14 @@ edges:
 def test_a_failing_llm_mid_conversation_loses_no_user_turn() -> None:
     """The primary's 500 on turn two: the backup answers it; every turn is answered once."""
 
-    async def main() -> tuple[list[Event], int, int]:
+    async def main() -> tuple[list[Event], int, int, int]:
         seen: list[Event] = []
         async with asyncio.timeout(600):
             async with (
                 FakeDeepgram(SAID) as dg,
                 FakeOpenAI() as primary,
                 FakeOpenAI() as backup,
+                FakeCartesia() as car,
             ):
                 primary.script(
                     Script(pieces=["We open ", "at eight."]),
@@ -70,13 +73,17 @@ def test_a_failing_llm_mid_conversation_loses_no_user_turn() -> None:
                     *[Script(pieces=["(primary) ", "ok."]) for _ in range(4)],
                 )
                 backup.script(*[Script(pieces=["(backup) ", "sure."]) for _ in range(5)])
-                session = Session(loads(graph(dg, primary, backup)).compile())
+                session = Session(loads(graph(dg, primary, backup, car)).compile())
                 session.bus.subscribe(Event, "test", seen.append)
                 result = await session.run()
                 assert result.state.finished
-                return seen, len(primary.requests), len(backup.requests)
+                play = session.nodes["play"]
+                assert isinstance(play, AudioPlayout)
+                played = sum(play.played_by_epoch.values())
+                return seen, len(primary.requests), len(backup.requests), played
 
-    events, to_primary, to_backup = VirtualClock().run(main())
+    events, to_primary, to_backup, played = VirtualClock().run(main())
+    assert played > 24000  # Cartesia's audio of the replies reached the playout
     heard = [e.text for e in events if isinstance(e, TranscriptReceived) and e.final]
     assert len(heard) >= 3  # the caller's turns, recognised by the fake from the audio
     switches = [e for e in events if isinstance(e, ProviderSwitched)]
