@@ -15,7 +15,6 @@ an interruption clears the buffer at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -233,8 +232,11 @@ class Playout:
                 # and a mark each; a late chunk keeps the timeline (no re-anchor).
                 ended_ns = self._next_tick()  # when the last chunk finished playing
                 wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), grace_s)
+                # A timer that sets the event, not asyncio.wait_for: this runs once per
+                # chunk per call when the producer is real-time, and wait_for makes a task.
+                timer = asyncio.get_running_loop().call_later(grace_s, wake.set)
+                await wake.wait()
+                timer.cancel()
                 if ring.size and self._playing and not self._paused:
                     continue
             else:
