@@ -18,8 +18,10 @@ session's result with what was sent.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..events import Event
 from ..formats import AudioFormat
 from ..graph.plan import Plan
 from ..runtime.session import Session, SessionResult
@@ -62,10 +64,16 @@ async def simulate_call(
     chunk_ms: float = 20.0,
     tail_ms: float = 2000.0,
     transport: str = "simulated",
+    on_event: Callable[[Event], None] | None = None,
 ) -> CallRecording:
-    """Run one call of ``plan`` with ``audio`` as the caller; see the module docstring."""
+    """Run one call of ``plan`` with ``audio`` as the caller; see the module docstring.
+
+    ``on_event`` is called with every bus event of the call.
+    """
     link = CallLink(transport, caller_format, bot_format or caller_format, call_id="simulated")
     session = Session(plan, attachments=[link])
+    if on_event is not None:
+        session.bus.subscribe(Event, "simulate_call", on_event)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     outbound: list[tuple[int, Outbound]] = []
