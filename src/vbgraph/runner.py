@@ -11,11 +11,12 @@ from .clock import VirtualClock, run_on_loop
 from .graph.builder import Graph
 from .graph.load import load
 from .graph.plan import Plan
-from .runtime.session import Session, SessionResult
+from .runtime.session import Session, SessionObserver, SessionResult
 
 __all__ = [
     "GraphLike",
     "arun",
+    "env_observer",
     "freeze_startup_objects",
     "new_event_loop",
     "plan_of",
@@ -52,12 +53,33 @@ async def arun(
     debug: bool = False,
     drain_timeout: float | None = None,
     session_id: str | None = None,
+    observer: SessionObserver | None = None,
 ) -> SessionResult:
-    """Run one session of ``graph`` to its end on the running loop."""
+    """Run one session of ``graph`` to its end on the running loop.
+
+    ``observer`` watches it (``vbgraph.observability.Telemetry``: metrics and
+    traces); without one, ``$VBGRAPH_OTEL`` (if set to an exporter) gives the
+    process's shared telemetry, else nothing watches and nothing is imported.
+    """
+    if observer is None:
+        observer = env_observer()
     session = Session(
-        plan_of(graph), debug=debug, drain_timeout=drain_timeout, session_id=session_id
+        plan_of(graph),
+        debug=debug,
+        drain_timeout=drain_timeout,
+        session_id=session_id,
+        observer=observer,
     )
     return await session.run()
+
+
+def env_observer() -> SessionObserver | None:
+    """The shared telemetry when ``$VBGRAPH_OTEL`` names an exporter, else None (no import)."""
+    if os.environ.get("VBGRAPH_OTEL", "").strip().lower() in ("", "none"):
+        return None
+    from .observability import shared_telemetry
+
+    return shared_telemetry()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -83,13 +105,15 @@ def run(
     virtual_time: bool = False,
     debug: bool = False,
     drain_timeout: float | None = None,
+    observer: SessionObserver | None = None,
 ) -> SessionResult:
     """Run one session of ``graph`` to its end in a new event loop.
 
     With ``virtual_time=True`` the loop runs on a :class:`VirtualClock`: a graph
     paced at real time finishes as fast as the CPU allows, deterministically.
+    ``observer``: see :func:`arun`.
     """
-    main = arun(graph, debug=debug, drain_timeout=drain_timeout)
+    main = arun(graph, debug=debug, drain_timeout=drain_timeout, observer=observer)
     if virtual_time:
         return VirtualClock().run(main, debug=debug or None)
     return run_on_loop(new_event_loop(), main, debug=debug or None)

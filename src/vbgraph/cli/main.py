@@ -19,11 +19,13 @@ from ..errors import ConfigError, VbgraphError
 from ..graph.load import load
 from ..graph.plan import Plan
 from ..graph.schema import graph_json_schema, node_summary
+from ..observability.config import command_config
 from ..registry import default_registry
 from ..runner import freeze_startup_objects, new_event_loop
-from ..runtime.session import Session, SessionResult
+from ..runtime.session import Session, SessionObserver, SessionResult
+from .bench import add_bench_parser, cmd_bench
 from .render import node_markdown, plan_dot, plan_text, result_text
-from .serve import add_serve_parser, cmd_serve
+from .serve import OTEL_HELP, add_serve_parser, cmd_serve
 
 __all__ = ["main"]
 
@@ -80,8 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         help="print nothing on success; sets ${QUIET} to true in the graph",
     )
     run.add_argument("--debug", action="store_true", help="asyncio debug mode")
+    run.add_argument("--otel", choices=("none", "console", "otlp"), help=OTEL_HELP)
 
     graph_arg(add_serve_parser(sub))
+    graph_arg(add_bench_parser(sub))
 
     val = sub.add_parser("validate", help="check a graph file; exit 2 if it is invalid")
     graph_arg(val)
@@ -146,9 +150,9 @@ def _written(session: Session) -> list[str]:
 
 
 async def _run_session(
-    plan: Plan, print_events: bool, debug: bool
+    plan: Plan, print_events: bool, debug: bool, observer: SessionObserver | None = None
 ) -> tuple[SessionResult, list[str]]:
-    session = Session(plan, debug=debug)
+    session = Session(plan, debug=debug, observer=observer)
     if not print_events:
         result = await session.run()
         return result, _written(session)
@@ -166,12 +170,22 @@ async def _run_session(
 
 def _cmd_run(args: argparse.Namespace) -> int:
     plan = _plan(args)
+    otel = command_config(args.otel, serve=False)
+    telemetry = None
+    if otel.enabled:  # only now is OpenTelemetry imported
+        from ..observability.telemetry import Telemetry
+
+        telemetry = Telemetry.from_config(otel)
     freeze_startup_objects()
-    main = _run_session(plan, args.events, args.debug)
-    if args.virtual_time:
-        result, written = VirtualClock().run(main, debug=args.debug or None)
-    else:
-        result, written = run_on_loop(new_event_loop(), main, debug=args.debug or None)
+    main = _run_session(plan, args.events, args.debug, telemetry)
+    try:
+        if args.virtual_time:
+            result, written = VirtualClock().run(main, debug=args.debug or None)
+        else:
+            result, written = run_on_loop(new_event_loop(), main, debug=args.debug or None)
+    finally:
+        if telemetry is not None:
+            telemetry.shutdown()  # flushes: the console exporter prints the metrics here
     if args.json or args.log_format == "json":
         print(_result_json(result, written))
     elif not (args.quiet and result.ok):
@@ -206,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "serve":
             return cmd_serve(args, _plan(args), sys.argv[1:] if argv is None else argv)
+        if args.command == "bench":
+            return cmd_bench(args)
         if args.command == "validate":
             plan = _plan(args)
             print(f"{args.graph}: ok ({len(plan.nodes)} nodes, {len(plan.edges)} edges)")

@@ -30,9 +30,15 @@ from collections.abc import Sequence
 from ..clock import run_on_loop
 from ..errors import ConfigError
 from ..graph.plan import Plan
+from ..observability.config import ObservabilityConfig, command_config
 from ..runner import freeze_startup_objects, new_event_loop
 
-__all__ = ["MAX_RESTARTS", "add_serve_parser", "cmd_serve"]
+__all__ = ["MAX_RESTARTS", "OTEL_HELP", "add_serve_parser", "cmd_serve"]
+
+OTEL_HELP = (
+    "metrics and traces (OpenTelemetry): console (stderr), otlp (a collector; "
+    "the otlp extra), prometheus (serve: /metrics only); default $VBGRAPH_OTEL or none"
+)
 
 MAX_RESTARTS = 5
 """Worker restarts allowed per minute before the supervisor gives up."""
@@ -58,6 +64,7 @@ def add_serve_parser(
     sp.add_argument("--public-url", help="base URL callers use (for TwiML and signatures)")
     sp.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
     sp.add_argument("--debug", action="store_true", help="asyncio debug mode")
+    sp.add_argument("--otel", choices=("none", "console", "otlp", "prometheus"), help=OTEL_HELP)
     return sp
 
 
@@ -73,6 +80,7 @@ def cmd_serve(args: argparse.Namespace, plan: Plan, argv: Sequence[str]) -> int:
             f"graph '{plan.name}' has no transport.in node: nothing to serve "
             "(add {type: transport.in} and {type: transport.out}, or use `vbgraph run`)"
         )
+    otel = command_config(getattr(args, "otel", None), serve=True)  # checked before workers
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
@@ -92,16 +100,26 @@ def cmd_serve(args: argparse.Namespace, plan: Plan, argv: Sequence[str]) -> int:
     )
     freeze_startup_objects()
     return run_on_loop(
-        new_event_loop(), _serve(plan, config, args.worker_id), debug=args.debug or None
+        new_event_loop(), _serve(plan, config, args.worker_id, otel), debug=args.debug or None
     )
 
 
-async def _serve(plan: Plan, config: object, worker_id: int) -> int:
+async def _serve(plan: Plan, config: object, worker_id: int, otel: ObservabilityConfig) -> int:
     from ..serve.app import Server, served_transports
     from ..serve.config import ServeConfig
 
     assert isinstance(config, ServeConfig)
-    server = Server(plan, config)
+    telemetry = None
+    if otel.enabled:  # only now is OpenTelemetry imported
+        from ..observability import TraceContextFilter
+        from ..observability.telemetry import Telemetry
+
+        telemetry = Telemetry.from_config(otel, pull=True)
+        if telemetry.tracer is not None:
+            TraceContextFilter.install(
+                fmt="%(asctime)s %(name)s %(message)s trace_id=%(trace_id)s span_id=%(span_id)s"
+            )
+    server = Server(plan, config, telemetry=telemetry)
     if worker_id:
         server.metric_labels = {"worker": str(worker_id)}
     await server.start()
@@ -115,6 +133,8 @@ async def _serve(plan: Plan, config: object, worker_id: int) -> int:
     await stop.wait()
     print(f"vbgraph serve{who}: draining ({server.calls.active} live calls)", flush=True)
     await server.stop()
+    if telemetry is not None:
+        telemetry.shutdown()
     print(f"vbgraph serve{who}: stopped", flush=True)
     return 0
 

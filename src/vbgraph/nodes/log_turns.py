@@ -5,26 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from pydantic import Field
 
-from ..events import (
-    AgentReplied,
-    BotSpeechStarted,
-    BotSpeechStopped,
-    Event,
-    Interrupt,
-    Metric,
-    TranscriptReceived,
-    TurnEnded,
-    UserSpeechStarted,
-    UserSpeechStopped,
-)
+from ..events import Event
 from ..frames import Frame
 from ..node import GraphPath, Node, NodeContext, NodeParams, Port
+from ..observability.turns import TURN_EVENTS, Turn, TurnTracker
 from ..registry import register
 from ._params import typed
 from ._ports import any_frames
@@ -33,26 +22,6 @@ __all__ = ["LogTurns"]
 
 _MS = 1_000_000
 _PREVIEW = 40
-
-
-@dataclass(slots=True)
-class _Turn:
-    """What is known so far about one user turn (session times in ns)."""
-
-    user_start: int | None = None
-    user_stop: int | None = None
-    transcript: int | None = None
-    stt_compute_ms: float | None = None
-    turn_end: int | None = None
-    text: str = ""
-    agent: int | None = None
-    reply: str | None = None
-    intent: str | None = None
-    bot_start: int | None = None
-    bot_stop: int | None = None
-    interrupted: bool = False
-    shown: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _s(t: int | None) -> float | None:
@@ -90,8 +59,9 @@ class LogTurns(Node):
     * ``endpointing_ms``: end of speech to the end of the turn (``TurnEnded``):
       the whole wait before the agent is asked (it includes ``stt_ms``, since
       the turn waits for the words);
-    * ``agent_ms``: turn end to the agent's reply (``AgentReplied``);
-    * ``tts_ms``: reply to the first bot audio played (``BotSpeechStarted``);
+    * ``agent_ms``: turn end to the agent's reply: its first token when the
+      LLM reports one (``Metric("llm.*ttft_ms")``), else ``AgentReplied``;
+    * ``tts_ms``: that to the first bot audio played (``BotSpeechStarted``);
     * ``voice_to_voice_ms``: end of speech to first bot audio
       (= endpointing + agent + tts); ``turn_to_voice_ms``: turn end to first
       bot audio (voice to voice without the endpointing wait).
@@ -111,17 +81,7 @@ class LogTurns(Node):
     """
 
     type_name: ClassVar[str] = "log.turns"
-    subscribes: ClassVar[tuple[type[Event], ...]] = (
-        UserSpeechStarted,
-        UserSpeechStopped,
-        TranscriptReceived,
-        TurnEnded,
-        AgentReplied,
-        BotSpeechStarted,
-        BotSpeechStopped,
-        Interrupt,
-        Metric,
-    )
+    subscribes: ClassVar[tuple[type[Event], ...]] = TURN_EVENTS
 
     class Params(NodeParams):
         """Parameters of ``log.turns``."""
@@ -144,8 +104,8 @@ class LogTurns(Node):
         self._path = None if p.path is None else Path(p.path)
         self._quiet = p.quiet
         self._file: IO[str] | None = None
-        self._current: _Turn | None = None  # the turn the user is speaking
-        self._answering: _Turn | None = None  # ended, waiting for its reply to play
+        # The turns themselves come from the shared tracker (vbgraph.observability.turns).
+        self._tracker = TurnTracker(on_answered=self._show, on_finished=self._write)
         self.turns: list[dict[str, Any]] = []
         """Every line written, as dicts (for tests and inspection)."""
         self.written_path: Path | None = None
@@ -160,73 +120,11 @@ class LogTurns(Node):
 
     def on_event(self, event: Event) -> None:
         """Follow each turn from the user's first word to the bot's first audio."""
-        kind = type(event)
-        t = event.pts
-        turn: _Turn | None
-        if kind is UserSpeechStarted:
-            turn = self._user_turn()
-            if turn.user_start is None:
-                turn.user_start = t
-        elif kind is UserSpeechStopped:
-            self._user_turn().user_stop = t
-        elif kind is TranscriptReceived:
-            assert isinstance(event, TranscriptReceived)
-            if event.final and event.text.strip():
-                self._user_turn().transcript = t
-        elif kind is Metric:
-            assert isinstance(event, Metric)
-            if event.metric == "stt.whisper.ms" and self._current is not None:
-                self._current.stt_compute_ms = round(event.value, 1)
-        elif kind is TurnEnded:
-            assert isinstance(event, TurnEnded)
-            self._turn_ended(event.text, t)
-        elif kind is AgentReplied:
-            assert isinstance(event, AgentReplied)
-            # The turn node hands the text on before it publishes TurnEnded, so a
-            # reply usually comes first: it belongs to the turn whose words are in.
-            turn = self._answering
-            if turn is None or turn.reply is not None:
-                turn = self._current if self._current and self._current.transcript else None
-            if turn is not None and turn.reply is None:
-                turn.agent, turn.reply, turn.intent = t, event.text, event.intent
-        elif kind is BotSpeechStarted:
-            turn = self._answering
-            if turn is not None and turn.reply is not None and turn.bot_start is None:
-                turn.bot_start = t
-                self._show(turn)
-        elif kind is BotSpeechStopped:
-            assert isinstance(event, BotSpeechStopped)
-            turn = self._answering
-            if turn is not None and turn.bot_start is not None:
-                turn.bot_stop = t
-                turn.interrupted = turn.interrupted or event.interrupted
-                self._finish()
-        elif kind is Interrupt:
-            turn = self._answering
-            if turn is not None and turn.bot_start is not None and turn.bot_stop is None:
-                turn.interrupted = True
-
-    def _user_turn(self) -> _Turn:
-        if self._current is None:
-            self._current = _Turn()
-        return self._current
-
-    def _turn_ended(self, text: str, t: int) -> None:
-        turn = self._current
-        self._current = None
-        if not text.strip():
-            return  # a discarded turn (a cough, speech over the bot that did not interrupt)
-        if turn is None:
-            turn = _Turn()
-        turn.turn_end, turn.text = t, text.strip()
-        if turn.agent is not None:
-            turn.agent = max(turn.agent, t)  # same instant: the reply was made for this end
-        self._finish()  # the previous turn's reply never played to its end
-        self._answering = turn
+        self._tracker.feed(event)
 
     # -- output ----------------------------------------------------------------------
 
-    def _record(self, turn: _Turn) -> dict[str, Any]:
+    def _record(self, turn: Turn) -> dict[str, Any]:
         return {
             "turn": len(self.turns) + 1,
             "user": turn.text,
@@ -243,15 +141,15 @@ class LogTurns(Node):
             "stt_ms": _ms(turn.user_stop, turn.transcript),
             "stt_compute_ms": turn.stt_compute_ms,
             "endpointing_ms": _ms(turn.user_stop, turn.turn_end),
-            "agent_ms": _ms(turn.turn_end, turn.agent),
-            "tts_ms": _ms(turn.agent, turn.bot_start),
+            "agent_ms": _ms(turn.turn_end, turn.first_reply),
+            "tts_ms": _ms(turn.first_reply, turn.bot_start),
             "voice_to_voice_ms": _ms(turn.user_stop, turn.bot_start),
             "turn_to_voice_ms": _ms(turn.turn_end, turn.bot_start),
         }
 
-    def _show(self, turn: _Turn) -> None:
-        if self._quiet or turn.shown:
-            return
+    def _show(self, turn: Turn) -> None:
+        if self._quiet or turn.shown or turn.reply is None:
+            return  # a streamed reply not complete yet is shown when the turn is written
         turn.shown = True
         v2v = _ms(turn.user_stop, turn.bot_start)
         latency = "" if v2v is None else f" v2v {v2v:.0f} ms"
@@ -260,12 +158,8 @@ class LogTurns(Node):
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    def _finish(self) -> None:
-        """Write the turn being answered, if any."""
-        turn = self._answering
-        if turn is None:
-            return
-        self._answering = None
+    def _write(self, turn: Turn) -> None:
+        """Write a finished turn."""
         self._show(turn)
         record = self._record(turn)
         self.turns.append(record)
@@ -282,11 +176,11 @@ class LogTurns(Node):
 
     def on_end(self) -> None:
         """The input ended: write a turn still waiting."""
-        self._finish()
+        self._tracker.finish()
 
     def stop(self) -> None:
         """Write what is left and close the file."""
-        self._finish()
+        self._tracker.finish()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -31,6 +31,12 @@ on sight and counted as stale.
 ``run`` or ``stop`` produces a ``NodeError`` event naming it; the frame is
 counted as failed and the session goes on. A failing ``start`` fails the
 session before any frame flows (other started nodes are stopped).
+
+*Observers.* ``Session(plan, observer=...)`` (see :class:`SessionObserver`;
+``vbgraph.observability`` implements one) is attached once the session is
+wired. Only then do deliveries read each node's ``process`` from its state, so
+that :meth:`Session.swap_process` can route one frame through a timing probe;
+without an observer the wiring is exactly the one above.
 """
 
 from __future__ import annotations
@@ -39,9 +45,9 @@ import asyncio
 import inspect
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..clock import LoopClock
 from ..errors import SessionError, UsageError
@@ -56,7 +62,7 @@ from .lifecycle import SessionEvent, SessionState, apply
 if TYPE_CHECKING:
     from ..graph.plan import Plan, PlannedNode
 
-__all__ = ["NodeStatistics", "Session", "SessionResult"]
+__all__ = ["NodeStatistics", "Session", "SessionObserver", "SessionResult"]
 
 _END = EndFrame()
 _INTERRUPT_MSG = "vbgraph: interrupted"
@@ -127,11 +133,25 @@ class SessionResult:
         return sum(e.lost for e in self.edges.values())
 
 
+class SessionObserver(Protocol):
+    """Watches sessions from outside: metrics, traces (``vbgraph.observability.Telemetry``).
+
+    One observer may watch many sessions; it keeps its per-session state itself.
+    """
+
+    def attach(self, session: Session) -> None:
+        """Called once, when ``session`` is wired and before it starts."""
+
+    def task_context(self, session: Session) -> Context | None:
+        """The context each of the session's tasks runs in (a copy each time), or None."""
+
+
 class _NodeState:
     """Runtime bookkeeping for one node instance."""
 
     __slots__ = (
         "busy",
+        "direct_sites",
         "driver",
         "ended",
         "errors",
@@ -144,6 +164,7 @@ class _NodeState:
         "open_inputs",
         "out_ends",
         "planned",
+        "process",
         "run_task",
         "task",
         "unconnected",
@@ -166,6 +187,15 @@ class _NodeState:
         self.ended = False
         self.errors = 0
         self.unconnected = 0
+        self.process: Callable[[str, Frame], Any] = node.process
+        # Observed sessions only: the fused emit tables that call this node's process.
+        self.direct_sites: list[tuple[_DirectTable, str]] = []
+
+
+_DirectTable: TypeAlias = (
+    "dict[str, tuple[DirectEdge, Callable[[str, Frame], object], str, _NodeState]]"
+)
+"""A fused ``emit``'s table: port → (edge, consumer's process, consumer port, consumer)."""
 
 
 class Session:
@@ -190,8 +220,11 @@ class Session:
         cancel_timeout: float = 2.0,
         drain_timeout: float | None = None,
         attachments: Iterable[object] = (),
+        observer: SessionObserver | None = None,
     ) -> None:
         self.plan = plan
+        self.observer = observer
+        """Who watches this session (metrics, traces); ``None``: nobody, no cost."""
         self.attachments: Mapping[type, object] = {type(a): a for a in attachments}
         """Per-session objects for the nodes (``NodeContext.attachment``), by type."""
         self.shared: dict[str, object] = {}
@@ -217,6 +250,8 @@ class Session:
         self._edges: dict[str, DirectEdge | EdgeQueue] = {}
         self._cancelling = False
         self._build()
+        if observer is not None:
+            observer.attach(self)
 
     # -- public API ---------------------------------------------------------------
 
@@ -258,6 +293,28 @@ class Session:
     def edge_statistics(self) -> dict[str, EdgeStatistics]:
         """A snapshot of every edge."""
         return {name: edge.statistics() for name, edge in self._edges.items()}
+
+    def swap_process(
+        self, node_id: str, process: Callable[[str, Frame], Any]
+    ) -> Callable[[str, Frame], Any]:
+        """Deliver ``node_id``'s next frames to ``process`` instead; returns what was there.
+
+        For instrumentation (``vbgraph.observability`` times one frame in a
+        while this way, then swaps the node's own ``process`` back): the swap
+        costs nothing on the frames in between. Only sessions made with an
+        ``observer`` support it.
+        """
+        if self.observer is None:
+            raise UsageError(f"session {self.session_id}: swap_process needs an observer")
+        st = self._states.get(node_id)
+        if st is None:
+            raise UsageError(f"swap_process() for unknown node {node_id!r}")
+        old = st.process
+        st.process = process
+        for table, port in st.direct_sites:
+            edge, _, dst_port, dst = table[port]
+            table[port] = (edge, process, dst_port, dst)
+        return old
 
     async def start(self) -> None:
         """Start every node (sinks first) and the tasks; frames flow after this."""
@@ -497,6 +554,9 @@ class Session:
                 edge, dst, dst_port = target
                 direct[port] = (edge, dst.node.process, dst_port, dst)
         if direct and len(direct) == len(table):
+            if self.observer is not None:
+                for port, (_, _, _, dst) in direct.items():
+                    dst.direct_sites.append((direct, port))
 
             def emit_direct(port: str, frame: Frame) -> None:
                 try:
@@ -527,6 +587,21 @@ class Session:
         process = st.node.process
         session = self
         failed = self._process_failed
+
+        if self.observer is not None:
+            # Observed: read the process on each frame, so swap_process can probe it.
+            def deliver_observed(frame: Frame) -> None:
+                if edge.interruptible and frame.epoch < session.epoch:
+                    edge.stale += 1
+                    return
+                edge.delivered += 1
+                try:
+                    st.process(port, frame)
+                except Exception as exc:
+                    edge.failed += 1
+                    failed(st, port, exc)
+
+            return deliver_observed
 
         if edge.interruptible:
 
@@ -589,14 +664,25 @@ class Session:
     # -- tasks ----------------------------------------------------------------------------
 
     def _spawn_tasks(self) -> None:
+        observer = self.observer
+
+        def context() -> Context | None:
+            return None if observer is None else observer.task_context(self)
+
         for st in self._states.values():
             nid = st.planned.id
             if st.is_async:
-                st.task = asyncio.create_task(self._consume(st), name=f"{nid}:consume")
+                st.task = asyncio.create_task(
+                    self._consume(st), name=f"{nid}:consume", context=context()
+                )
             if st.is_source:
-                st.run_task = asyncio.create_task(self._run_source(st), name=f"{nid}:run")
+                st.run_task = asyncio.create_task(
+                    self._run_source(st), name=f"{nid}:run", context=context()
+                )
             elif overrides(st.planned.cls, "run"):
-                st.run_task = asyncio.create_task(self._run_background(st), name=f"{nid}:bg")
+                st.run_task = asyncio.create_task(
+                    self._run_background(st), name=f"{nid}:bg", context=context()
+                )
         # Nodes with declared inputs but nothing connected end at once.
         for st in self._states.values():
             if not st.in_edges and not st.is_source and not st.ended:
@@ -634,7 +720,6 @@ class Session:
         inbox = st.inbox
         assert inbox is not None
         node = st.node
-        process = node.process
         driver = st.driver
         task = asyncio.current_task()
         assert task is not None
@@ -653,7 +738,9 @@ class Session:
                 edge.delivered += 1
                 st.busy = True
                 try:
-                    await process(edge.port, frame)  # type: ignore[misc]
+                    # st.process, not a local: swap_process may route one frame
+                    # through a probe (a slot read, ~1 ns of a ~1 us hop).
+                    await st.process(edge.port, frame)
                 except asyncio.CancelledError:
                     if not st.interrupt_cancels or self._cancelling:
                         raise

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,6 +24,9 @@ from .config import ServeConfig
 from .guard import Authorize, Guard
 from .handler import TransportHandler, load_handler
 from .metrics import Family, render
+
+if TYPE_CHECKING:
+    from ..observability.telemetry import Telemetry
 
 __all__ = ["Server", "ServerContext", "served_transports"]
 
@@ -61,8 +64,11 @@ class Server:
         *,
         authorize: Authorize | None = None,
         clock: Callable[[], float] = time.monotonic,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.config = config or ServeConfig()
+        self.telemetry = telemetry
+        """Watches every call (``--otel``); its metrics are added to ``/metrics``."""
         token = self.config.auth_token
         self.guard = Guard(
             None if token is None else token.get_secret_value(),
@@ -82,7 +88,9 @@ class Server:
             handlers = [load_handler(name) for name in transports]
         self.handlers = handlers
         self.context = ServerContext(
-            plan, self.config, CallManager(plan, max_sessions=self.config.max_sessions)
+            plan,
+            self.config,
+            CallManager(plan, max_sessions=self.config.max_sessions, observer=telemetry),
         )
         self.metric_labels: dict[str, str] = {}
         """Labels on every metric (``worker`` when several processes serve)."""
@@ -171,6 +179,8 @@ class Server:
                 [({"reason": k}, v) for k, v in sorted(self.guard.rejected.items())],
             )
         )
+        if self.telemetry is not None:  # OpenTelemetry's metrics; the names above win
+            families += self.telemetry.prometheus_families(exclude={f.name for f in families})
         text = render(families, self.metric_labels)
         return web.Response(
             body=text.encode(),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..errors import VbgraphError
 from ..graph.plan import Plan
-from ..runtime.session import Session, SessionResult
+from ..runtime.session import Session, SessionObserver, SessionResult
 from ..transports.link import CallLink
 from .metrics import DURATION_BUCKETS_S, Family, Histogram
 
@@ -86,10 +86,19 @@ OnSession = Callable[[Session], Awaitable[None] | None]
 class CallManager:
     """Runs the calls of one graph in one process; see the module docstring."""
 
-    def __init__(self, plan: Plan, *, max_sessions: int = 100, debug: bool = False) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        max_sessions: int = 100,
+        debug: bool = False,
+        observer: SessionObserver | None = None,
+    ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.plan = plan
+        self.observer = observer
+        """Watches every call's session (metrics, traces; ``vbgraph.observability``)."""
         self.max_sessions = max_sessions
         self.debug = debug
         self.sessions: dict[str, Session] = {}
@@ -140,7 +149,11 @@ class CallManager:
             raise VbgraphError(f"admission {admission.call_id} was already used")
         admission._used = True
         session = Session(
-            self.plan, session_id=admission.call_id, debug=self.debug, attachments=[link]
+            self.plan,
+            session_id=admission.call_id,
+            debug=self.debug,
+            attachments=[link],
+            observer=self.observer,
         )
         self.sessions[session.session_id] = session
         self._links[session.session_id] = link
