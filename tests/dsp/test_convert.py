@@ -81,7 +81,7 @@ def test_any_chunking_gives_the_same_stream(cuts: list[int]) -> None:
     conv = FormatConverter(ULAW_8K, MONO_16K)
     out = b""
     last = 0
-    for cut in sorted(cuts) + [len(src)]:
+    for cut in [*sorted(cuts), len(src)]:
         out += bytes(conv.process(src[last:cut]))
         last = max(last, cut)
     out += conv.flush()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from vbgraph.providers.cartesia.protocol import (
     handshake_headers,
     next_state,
 )
+from vbgraph.testing.imports import assert_imports_without
 
 DATA = Path(__file__).parent / "data"
 VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
@@ -341,26 +340,6 @@ class TestRobustness:
             )
 
 
-BLOCKER = """
-import sys
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"asyncio", "websockets", "aiohttp", "aiortc", "ssl", "socket"}:
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph.providers.cartesia.protocol
-assert "asyncio" not in sys.modules and "websockets" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_module_imports_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: protocol.py imports no asyncio, ssl, socket or websockets."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert_imports_without(["vbgraph.providers.cartesia.protocol"])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -38,6 +36,7 @@ from vbgraph.providers.deepgram.protocol import (
     handshake_rejection,
     listen_url,
 )
+from vbgraph.testing.imports import assert_imports_without
 
 DATA = Path(__file__).parent / "data"
 INVALID = sorted(p.name for p in DATA.glob("*_invalid.json"))
@@ -423,28 +422,12 @@ class TestFuzz:
             assert isinstance(result, ProviderProtocolError)
 
 
-BLOCKER = """
-import sys
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"asyncio", "websockets", "aiohttp", "aiortc", "ssl", "socket"}:
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph.providers.deepgram.protocol
-import vbgraph.providers.deepgram.messages
-import vbgraph.providers.deepgram.ledger
-assert "asyncio" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_modules_import_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: protocol, messages and ledger import no asyncio, websockets or sockets."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
+    assert_imports_without(
+        [
+            "vbgraph.providers.deepgram.protocol",
+            "vbgraph.providers.deepgram.messages",
+            "vbgraph.providers.deepgram.ledger",
+        ]
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from vbgraph.providers.elevenlabs.protocol import (
     handshake_headers,
     parse_server_message,
 )
+from vbgraph.testing.imports import assert_imports_without
 
 DATA = Path(__file__).parent / "data"
 SETTINGS = {"stability": 0.5, "similarity_boost": 0.8}
@@ -393,26 +392,6 @@ class TestSpokenText:
         assert not spoken
 
 
-BLOCKER = """
-import sys
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"asyncio", "websockets", "aiohttp", "aiortc", "ssl", "socket"}:
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph.providers.elevenlabs.protocol
-assert "asyncio" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_module_imports_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: protocol.py imports no asyncio, websockets, aiohttp, ssl or socket."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert_imports_without(["vbgraph.providers.elevenlabs.protocol"])

@@ -28,7 +28,6 @@ from vbgraph.node import Node, NodeContext, NodeParams, Port, frame_port
 from vbgraph.providers.openai.node import OpenAILLM
 from vbgraph.registry import Registry, default_registry
 from vbgraph.runtime.session import Session
-
 from vbgraph.testing.fakes.openai_chat import ERROR_401, FakeOpenAI, Script
 
 WEATHER_TOOL = {

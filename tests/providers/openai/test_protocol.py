@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from vbgraph.providers.openai.protocol import (
     build_request,
     request_headers,
 )
+from vbgraph.testing.imports import assert_imports_without
 
 DATA = Path(__file__).parent / "data"
 
@@ -248,26 +247,6 @@ class TestHttpErrors:
             ChatStream().receive_data(b"data: x\n\n")
 
 
-BLOCKER = """
-import sys
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"asyncio", "websockets", "aiohttp", "aiortc", "ssl", "socket"}:
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph.providers.openai.protocol, vbgraph.providers._http1
-assert "asyncio" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_module_imports_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: protocol.py and the HTTP codec import no asyncio, ssl, websockets, aiohttp."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert_imports_without(["vbgraph.providers.openai.protocol", "vbgraph.providers._http1"])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +28,7 @@ from vbgraph.providers.openai.audio_protocol import (
     transcription_request,
 )
 from vbgraph.testing.fakes.openai_audio import parse_multipart
+from vbgraph.testing.imports import assert_imports_without
 
 DATA = Path(__file__).parent / "data"
 SENTENCE = "He was not an ill disposed young man."
@@ -368,25 +367,6 @@ class TestSpeech:
         assert isinstance(event, ApiError) and event.code == "rate_limit_exceeded"
 
 
-BLOCKER = """
-import sys
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("asyncio", "ssl", "websockets", "aiohttp", "aiortc"):
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph.providers.openai.audio_protocol, vbgraph.providers._http1
-assert "asyncio" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_module_imports_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: audio_protocol.py and the HTTP codec import no asyncio, ssl or network lib."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert_imports_without(["vbgraph.providers.openai.audio_protocol", "vbgraph.providers._http1"])

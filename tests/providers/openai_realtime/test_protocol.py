@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +52,7 @@ from vbgraph.providers.openai_realtime.states import (
     ResponseState,
     mermaid,
 )
+from vbgraph.testing.imports import assert_imports_without
 
 DATA = Path(__file__).parent / "data"
 R = "resp_C9G5rDNZSHj3RQmGGQWkg"
@@ -602,29 +601,11 @@ class TestCodecs:
         assert proto.buffered_ms == 100
 
 
-BLOCKER = """
-import sys
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"asyncio", "websockets", "aiohttp", "aiortc", "ssl", "socket"}:
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph.providers.openai_realtime.protocol
-import vbgraph.providers.openai_realtime.playback
-assert "asyncio" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_modules_import_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: protocol, events, config, states and playback import no I/O library."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
+    assert_imports_without(
+        ["vbgraph.providers.openai_realtime.protocol", "vbgraph.providers.openai_realtime.playback"]
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
 
 
 def test_the_docs_show_both_state_tables() -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,7 @@ from vbgraph.events import (
     UserSpeechStarted,
     UserSpeechStopped,
 )
+from vbgraph.testing.imports import assert_imports_without
 from vbgraph.transports.webrtc.protocol import (
     ChannelError,
     EndCommand,
@@ -353,34 +352,6 @@ class TestPageMessages:
             EventsChannel().receive_message(raw)
 
 
-BLOCKER = """
-import sys, types
-from pathlib import Path
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"asyncio", "aiohttp", "aiortc", "av", "websockets", "socket"}:
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph
-# vbgraph.transports/__init__ re-exports CallLink (asyncio); the protocol must not
-# need it, so the package body is skipped here and only protocol.py's own imports run.
-pkg = types.ModuleType("vbgraph.transports")
-pkg.__path__ = [str(Path(vbgraph.__file__).parent / "transports")]
-sys.modules["vbgraph.transports"] = pkg
-import vbgraph.transports.webrtc
-import vbgraph.transports.webrtc.protocol
-assert "asyncio" not in sys.modules and "aiortc" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_module_imports_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: protocol.py (and the package) import no asyncio, aiohttp, aiortc or av."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert_imports_without(["vbgraph.transports.webrtc", "vbgraph.transports.webrtc.protocol"])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from vbgraph.events import (
     BotSpeechStopped,
 )
 from vbgraph.formats import MULAW, AudioFormat
+from vbgraph.testing.imports import assert_imports_without
 from vbgraph.transports.websocket import (
     CLOSE_CODES,
     TRANSITIONS,
@@ -410,33 +409,12 @@ def test_any_input_is_parsed_or_a_documented_error(first: str | bytes, rest: lis
                 break
 
 
-BLOCKER = """
-import sys, types, pathlib
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"asyncio", "websockets", "aiohttp", "aiortc", "ssl", "socket"}:
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import vbgraph
-# vbgraph.transports/__init__ re-exports CallLink (an asyncio object) for the shells; skip
-# it so the test covers exactly the protocol package and what it imports.
-pkg = types.ModuleType("vbgraph.transports")
-pkg.__path__ = [str(pathlib.Path(vbgraph.__file__).parent / "transports")]
-sys.modules["vbgraph.transports"] = pkg
-import vbgraph.transports.websocket.protocol, vbgraph.transports.websocket.messages
-import vbgraph.transports.websocket
-assert "asyncio" not in sys.modules and "aiohttp" not in sys.modules
-print("ok")
-"""
-
-
 def test_the_protocol_package_imports_without_asyncio_or_network_libraries() -> None:
     """STYLE rule 1: protocol, messages and events import no asyncio, aiohttp, websockets."""
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=False
+    assert_imports_without(
+        [
+            "vbgraph.transports.websocket.protocol",
+            "vbgraph.transports.websocket.messages",
+            "vbgraph.transports.websocket",
+        ]
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
