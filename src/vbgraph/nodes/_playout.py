@@ -76,6 +76,7 @@ class Playout:
         overflow: Overflow = "block",
         fill_silence: bool = False,
         on_drained: Callable[[], None] | None = None,
+        lead_ms: float = 0.0,
     ) -> None:
         self.owner = owner
         self.ctx = ctx
@@ -85,6 +86,12 @@ class Playout:
         self.overflow = overflow
         self.fill_silence = fill_silence
         self.on_drained = on_drained
+        self.lead_ns = round(lead_ms * 1e6)
+        """How far ahead of real time chunks may leave (the far end buffers them).
+
+        Without it, a real-time producer (a relay, an echo) keeps any delay its
+        jitter ever added: the buffer drains one chunk per tick, exactly as fast as
+        it fills. A lead lets a backlog up to ``lead_ms`` leave at once."""
         """Called when an utterance has played to its end (not when it was cut off)."""
         self._fmt: AudioFormat | None = None
         self._ring: RingBuffer | None = None
@@ -271,7 +278,7 @@ class Playout:
             assert self._room is not None
             self._room.set()
             self._send(chunk, real=real)
-            await clock.sleep_until_ns(self._next_tick())
+            await clock.sleep_until_ns(self._next_tick() - self.lead_ns)
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -63,6 +63,15 @@ class TransportOut(Node):
         overflow: Literal["block", "drop_oldest"] = Field(
             "block", description="When the buffer is full: pace the producer, or drop (counted)."
         )
+        lead_ms: float = Field(
+            100,
+            ge=0,
+            le=1000,
+            allow_inf_nan=False,
+            description="Send up to this far ahead of real time (the far end's jitter buffer "
+            "holds it; an interruption clears it there too). Keeps a live, real-time producer "
+            "from accumulating delay; 0: exactly real time.",
+        )
 
     params: Params
     inputs: ClassVar[Mapping[str, Port]] = {
@@ -86,6 +95,7 @@ class TransportOut(Node):
             max_buffer_ms=p.max_buffer_ms,
             overflow=p.overflow,
             on_drained=self._drained,
+            lead_ms=p.lead_ms,
         )
         self._link: CallLink | None = None
         self._converter: FormatConverter | None = None
