@@ -222,6 +222,31 @@ class TestEchoCall:
         msg = asyncio.run(main())
         assert msg["epoch"] == 1 and "interrupt" in msg["reason"]
 
+    def test_a_failing_command_handler_ends_only_that_call(self) -> None:
+        """An unexpected error while handling a page message is contained: the call ends
+        with the reason recorded; nothing escapes into aiortc and the server goes on."""
+
+        async def main() -> tuple[str, int]:
+            async with serving() as (server, handler, http):
+                peer = Peer()
+                answer = await peer.call(http, server.url)
+                await peer.wait_for("session")
+                call = handler.calls[answer["session_id"]]
+                session = call.session
+                assert session is not None
+
+                def broken(reason: str = "", source: str | None = None) -> int:
+                    raise RuntimeError("boom")
+
+                session.interrupt = broken  # type: ignore[method-assign]
+                peer.send({"type": "interrupt"})
+                await all_calls_done(server)
+                await peer.close()
+                return call.end_reason, server.calls.counters().active
+
+        reason, active = asyncio.run(main())
+        assert reason == "internal error: RuntimeError" and active == 0
+
     def test_a_peer_that_closes_ends_its_session_and_frees_the_slot(self) -> None:
         """Closing the peer connection is a hang-up: the call ends, nothing stays active."""
 

@@ -338,6 +338,15 @@ class _Call:
         self._flush()
 
     def _on_message(self, data: str | bytes) -> None:
+        # aiortc calls this from its event emitter, which would swallow or re-raise an
+        # exception far from here: contain anything unexpected to this call.
+        try:
+            self._handle_message(data)
+        except Exception as exc:
+            log.exception("webrtc call %s: data-channel handler failed", self.call_id)
+            self.end_input(f"internal error: {type(exc).__name__}")
+
+    def _handle_message(self, data: str | bytes) -> None:
         channel = self.channel
         try:
             channel.receive_message(data)
