@@ -105,8 +105,14 @@ async def talk(server: Server, page: Any, until: str) -> dict[str, Any]:
     """Open the page, press Talk, wait for the JS condition ``until``; the page's stats."""
     await page.goto(server.url + "/")
     await page.click("#talk")
-    await page.wait_for_function(until, timeout=TIMEOUT_MS, polling=100)
-    stats: dict[str, Any] = await page.evaluate("window.vbgraphStats")
+    # The snapshot is taken in the same JS evaluation that found the condition true: the
+    # live level (rms) may have dropped again by the time a second evaluate ran.
+    handle = await page.wait_for_function(
+        f"({until}) ? JSON.parse(JSON.stringify(window.vbgraphStats)) : false",
+        timeout=TIMEOUT_MS,
+        polling=100,
+    )
+    stats: dict[str, Any] = await handle.json_value()
     return stats
 
 
