@@ -160,3 +160,34 @@ class TestSwitching:
         # Only the backup's replies went on (the late one is still on the bus, from llm/0).
         from_backup = [e for e in events if isinstance(e, AgentReplied) and e.source == "llm/1"]
         assert out.frames == len(from_backup) == len(user_turns(events))
+
+
+@pytest.mark.model
+def test_an_stt_slot_hands_the_failed_utterance_to_whisper() -> None:
+    """A recogniser fails on the second utterance: its audio is replayed to Whisper, which
+    cuts it by the VAD events it heard all along and transcribes it: the turn is not lost."""
+    pytest.importorskip("faster_whisper")
+    text = f"""
+version: 1
+name: stt-fallback
+nodes:
+  mic: {{type: file.source, path: "{CONVERSATION}", realtime: true}}
+  vad: {{type: vad.silero, start_ms: 200, stop_ms: 400}}
+  stt:
+    type: fallback
+    ttfb_timeout_ms: 3000
+    providers:
+      - {{type: stt.fake, transcripts: ["scripted one", "scripted two", "scripted three"],
+         ttfb: {{dist: fixed, p50_ms: 50}}, faults: {{error_turns: [1]}}}}
+      - {{type: stt.whisper, word_timestamps: false}}
+  out: {{type: recorder}}
+edges:
+  - mic -> vad -> stt -> out
+"""
+    events, _ = run(text)
+    heard = [(e.source, e.text) for e in events if isinstance(e, TranscriptReceived)]
+    switched = [e for e in events if isinstance(e, ProviderSwitched)]
+    assert switched and switched[0].to_node == "stt/1" and switched[0].replayed > 10
+    assert heard[0] == ("stt/0", "scripted one")
+    # The second utterance, recognised by Whisper from the replayed audio.
+    assert heard[1][0] == "stt/1" and len(heard[1][1].split()) >= 2
