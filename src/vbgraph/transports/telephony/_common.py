@@ -22,6 +22,7 @@ from ...errors import ProviderProtocolError
 from ...formats import AudioFormat, Encoding
 
 __all__ = [
+    "TWILIO_STYLE_EVENTS",
     "CallStarted",
     "Dialect",
     "DtmfReceived",
@@ -43,6 +44,7 @@ __all__ = [
     "load_json",
     "no_framing",
     "to_json",
+    "twilio_style_encoders",
 ]
 
 WireMessage = str | bytes
@@ -426,3 +428,45 @@ class Dialect:
     decode_binary: Callable[[bytes, CallStarted | None], WireEvent] | None = None
     framing: Callable[[AudioFormat], Framing] = no_framing
     """The framing for the call's ``bot_format``."""
+
+
+TWILIO_STYLE_EVENTS: Mapping[str, type[WireEvent]] = {
+    "connected": StreamConnected,
+    "start": CallStarted,
+    "media": MediaReceived,
+    "dtmf": DtmfReceived,
+    "mark": MarkEchoed,
+    "stop": StreamStopped,
+}
+"""The events of Twilio's protocol, which Telnyx and Exotel copied."""
+
+
+def twilio_style_encoders(
+    sid_key: str | None,
+) -> tuple[
+    Callable[[CallStarted, bytes], WireMessage],
+    Callable[[CallStarted, str], WireMessage],
+    Callable[[CallStarted], WireMessage],
+]:
+    """The ``media``/``mark``/``clear`` messages of Twilio-style dialects.
+
+    They differ only in the name of the stream id field (``streamSid``,
+    ``stream_sid``; ``None`` for a dialect that sends none).
+    """
+
+    def head(call: CallStarted, event: str) -> dict[str, object]:
+        msg: dict[str, object] = {"event": event}
+        if sid_key is not None:
+            msg[sid_key] = call.stream_id
+        return msg
+
+    def media(call: CallStarted, payload: bytes) -> WireMessage:
+        return to_json({**head(call, "media"), "media": {"payload": b64(payload)}})
+
+    def mark(call: CallStarted, name: str) -> WireMessage:
+        return to_json({**head(call, "mark"), "mark": {"name": name}})
+
+    def clear(call: CallStarted) -> WireMessage:
+        return to_json(head(call, "clear"))
+
+    return media, mark, clear

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from ...formats import AudioFormat
 from ._common import (
+    TWILIO_STYLE_EVENTS,
     CallStarted,
     Dialect,
     DtmfReceived,
@@ -40,10 +41,9 @@ from ._common import (
     StreamConnected,
     StreamStopped,
     WireEvent,
-    b64,
     check_stream_id,
     decode_audio,
-    to_json,
+    twilio_style_encoders,
 )
 
 __all__ = ["EXOTEL", "RATES", "exotel_framing"]
@@ -109,31 +109,13 @@ def _start(msg: Message) -> CallStarted:
     )
 
 
-def _media(call: CallStarted, payload: bytes) -> str:
-    return to_json(
-        {"event": "media", "stream_sid": call.stream_id, "media": {"payload": b64(payload)}}
-    )
-
-
-def _mark(call: CallStarted, name: str) -> str:
-    return to_json({"event": "mark", "stream_sid": call.stream_id, "mark": {"name": name}})
-
-
-def _clear(call: CallStarted) -> str:
-    return to_json({"event": "clear", "stream_sid": call.stream_id})
+_media, _mark, _clear = twilio_style_encoders("stream_sid")
 
 
 EXOTEL = Dialect(
     name="exotel",
     path="/exotel",
-    events={
-        "connected": StreamConnected,
-        "start": CallStarted,
-        "media": MediaReceived,
-        "dtmf": DtmfReceived,
-        "mark": MarkEchoed,
-        "stop": StreamStopped,
-    },
+    events=TWILIO_STYLE_EVENTS,
     decode=_decode,
     encode_media=_media,
     encode_mark=_mark,

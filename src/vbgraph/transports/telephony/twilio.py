@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from ...formats import MULAW, AudioFormat
 from ._common import (
+    TWILIO_STYLE_EVENTS,
     CallStarted,
     Dialect,
     DtmfReceived,
@@ -44,10 +45,9 @@ from ._common import (
     StreamConnected,
     StreamStopped,
     WireEvent,
-    b64,
     check_stream_id,
     decode_audio,
-    to_json,
+    twilio_style_encoders,
 )
 
 __all__ = [
@@ -117,31 +117,13 @@ def _start(msg: Message) -> CallStarted:
     )
 
 
-def _media(call: CallStarted, payload: bytes) -> str:
-    return to_json(
-        {"event": "media", "streamSid": call.stream_id, "media": {"payload": b64(payload)}}
-    )
-
-
-def _mark(call: CallStarted, name: str) -> str:
-    return to_json({"event": "mark", "streamSid": call.stream_id, "mark": {"name": name}})
-
-
-def _clear(call: CallStarted) -> str:
-    return to_json({"event": "clear", "streamSid": call.stream_id})
+_media, _mark, _clear = twilio_style_encoders("streamSid")
 
 
 TWILIO = Dialect(
     name="twilio",
     path="/twilio",
-    events={
-        "connected": StreamConnected,
-        "start": CallStarted,
-        "media": MediaReceived,
-        "dtmf": DtmfReceived,
-        "mark": MarkEchoed,
-        "stop": StreamStopped,
-    },
+    events=TWILIO_STYLE_EVENTS,
     decode=_decode,
     encode_media=_media,
     encode_mark=_mark,
